@@ -1,0 +1,1 @@
+"""Finetuning, prompting and reference methods, one file each."""

@@ -1,0 +1,1 @@
+"""Model-editing methods, one file each."""

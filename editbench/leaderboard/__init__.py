@@ -1,0 +1,1 @@
+"""Result store, aggregation, publishing and the regression check."""

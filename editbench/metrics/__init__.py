@@ -1,0 +1,1 @@
+"""Shared metrics: pure functions over tensors and meter readings."""
