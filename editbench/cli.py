@@ -92,6 +92,129 @@ def cmd_world_write(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- train -------------------------------------------------------------------------------------
+def _bf16(args: argparse.Namespace) -> bool:
+    if args.bf16 == "auto":
+        import torch
+
+        from editbench.models.train import pick_device
+
+        return pick_device(args.device).type == "cuda" and torch.cuda.is_bf16_supported()
+    return args.bf16 == "on"
+
+
+def cmd_train_generator(args: argparse.Namespace) -> int:
+    from editbench.models.train import train_generator
+
+    out = train_generator(
+        args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, device=args.device,
+        bf16=_bf16(args), ckpt_every=args.ckpt_every, sample_every=args.sample_every, resume=args.resume,
+    )
+    print(f"generator saved in {out / 'generator'}")
+    return 0
+
+
+def cmd_train_meter(args: argparse.Namespace) -> int:
+    from editbench.models.train import train_meter
+
+    out = train_meter(
+        args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, device=args.device,
+        bf16=_bf16(args), ckpt_every=args.ckpt_every, resume=args.resume,
+    )
+    print(f"meter saved in {out / 'meter'}")
+    return 0
+
+
+# ---- models --------------------------------------------------------------------------------------
+def _checkpoint_errors():
+    from editbench.models import CheckpointError
+
+    return CheckpointError
+
+
+def cmd_models_report(args: argparse.Namespace) -> int:
+    from editbench.models.report import format_report, full_report
+
+    try:
+        rep = full_report(n=args.n, generator_path=args.generator, meter_path=args.meter)
+    except _checkpoint_errors() as e:
+        raise UsageError(str(e)) from None
+    print(json.dumps(rep, indent=2) if args.json else format_report(rep))
+    return 0
+
+
+def cmd_models_layers(args: argparse.Namespace) -> int:
+    from editbench.models import load_generator
+
+    try:
+        G = load_generator(args.generator)
+    except _checkpoint_errors() as e:
+        raise UsageError(str(e)) from None
+    print(f"{'layer':<12}{'units':>7}{'grid':>8}")
+    for info in G.editable_layers().values():
+        print(f"{info.name:<12}{info.channels:>7}{info.resolution:>5}x{info.resolution}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from editbench.models import load_generator
+    from editbench.world.viz import save_grid
+
+    try:
+        G = load_generator(args.generator)
+    except _checkpoint_errors() as e:
+        raise UsageError(str(e)) from None
+    if args.caption is None:
+        from editbench.world import World
+
+        captions = World().sample(args.n, seed=args.seed).captions
+        title = f"captions of {args.n} sampled scenes (seed {args.seed})"
+    else:
+        words = args.caption.lower().replace(",", " , ").split()
+        unknown = sorted({w for w in words if w not in G.tokenizer.vocab})
+        if unknown:
+            raise UsageError(f"caption words not in the vocabulary: {unknown} (see editbench.world.captions.VOCAB)")
+        captions = [args.caption] * args.n
+        title = f'"{args.caption}" (seed {args.seed})'
+    images = G.generate(captions, seed=args.seed)
+    out = save_grid(images, None if args.caption else captions, args.out, cols=args.cols, title=title)
+    print(f"wrote {out} ({args.n} samples)")
+    return 0
+
+
+def cmd_models_show_meter(args: argparse.Namespace) -> int:
+    import torch
+
+    from editbench.models import load_meter
+    from editbench.world import World
+    from editbench.world.viz import save_grid
+
+    try:
+        M = load_meter(args.meter)
+    except _checkpoint_errors() as e:
+        raise UsageError(str(e)) from None
+    if args.generator is not None or args.samples:
+        from editbench.models import load_generator
+
+        captions = World().sample(args.n, seed=args.seed).captions
+        images = load_generator(args.generator).generate(captions, seed=args.seed)
+    else:
+        images = World().sample(args.n, seed=args.seed).images
+    r = M.read(images)
+
+    def gray(m):
+        return (m / m.amax((1, 2), keepdim=True).clamp_min(1e-6))[:, None].expand(-1, 3, -1, -1)
+
+    rows = [images, gray(r.shade), gray(r.light1), gray(r.light2)]
+    labels = []
+    for i in range(args.n):
+        labels.append(f"{int(r.count[i])} lamps, {int(r.lit[i].sum())} lit, ambient {float(r.ambient[i]):.2f}")
+    labels += ["shade"] * args.n + ["first-order light"] * args.n + ["second-order light"] * args.n
+    out = save_grid(torch.cat(rows), labels, args.out, cols=args.n, title="what the lamp meter reads")
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from editbench import __version__
 
@@ -125,6 +248,54 @@ def build_parser() -> argparse.ArgumentParser:
     write.add_argument("--out", required=True, help="output folder")
     write.add_argument("--shard-size", type=_positive_int, default=4096)
     write.set_defaults(func=cmd_world_write)
+
+    sample = sub.add_parser("sample", help="sample the generator for one caption and write a grid")
+    sample.add_argument("--caption", default=None, help="one caption for every sample (default: captions of "
+                        "sampled world scenes, shown under each image)")
+    sample.add_argument("--n", type=_positive_int, default=16)
+    sample.add_argument("--seed", type=_seed, default=0)
+    sample.add_argument("--out", required=True, help="output .png")
+    sample.add_argument("--cols", type=_positive_int, default=None)
+    sample.add_argument("--generator", default=None, help="generator folder (default: the shipped one)")
+    sample.set_defaults(func=cmd_sample)
+
+    models = sub.add_parser("models", help="the reference models")
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
+    report = msub.add_parser("report", help="recompute every model-card figure from the weights")
+    report.add_argument("--n", type=_positive_int, default=2000, help="held-out renders and samples")
+    report.add_argument("--json", action="store_true")
+    report.add_argument("--generator", default=None)
+    report.add_argument("--meter", default=None)
+    report.set_defaults(func=cmd_models_report)
+    show_meter = msub.add_parser("show-meter", help="write a grid of images and what the meter reads from them")
+    show_meter.add_argument("--n", type=_positive_int, default=8)
+    show_meter.add_argument("--seed", type=_seed, default=0)
+    show_meter.add_argument("--out", required=True)
+    show_meter.add_argument("--samples", action="store_true", help="read generator samples instead of renders")
+    show_meter.add_argument("--generator", default=None)
+    show_meter.add_argument("--meter", default=None)
+    show_meter.set_defaults(func=cmd_models_show_meter)
+    layers = msub.add_parser("layers", help="list the generator's editable layers")
+    layers.add_argument("--generator", default=None)
+    layers.set_defaults(func=cmd_models_layers)
+
+    train = sub.add_parser("train", help="train a reference model")
+    tsub = train.add_subparsers(dest="train_command", required=True, parser_class=_Parser)
+    for name, func, steps, batch in (("generator", cmd_train_generator, 60_000, 64),
+                                     ("meter", cmd_train_meter, 12_000, 128)):
+        p = tsub.add_parser(name, help=f"train the {name}")
+        p.add_argument("--out", required=True, help="run folder (checkpoints, log, samples)")
+        p.add_argument("--steps", type=_positive_int, default=steps)
+        p.add_argument("--seed", type=_seed, default=0)
+        p.add_argument("--batch-size", type=_positive_int, default=batch)
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+        p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                       help="bf16 autocast (auto: on for CUDA only; CPUs without bf16 units are far slower)")
+        p.add_argument("--ckpt-every", type=_positive_int, default=1000)
+        if name == "generator":
+            p.add_argument("--sample-every", type=_positive_int, default=2000)
+        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        p.set_defaults(func=func)
     return parser
 
 
@@ -136,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"editbench: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, FloatingPointError) as e:
         print(f"editbench: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -188,3 +188,23 @@ def test_dataset_write_and_read(tmp_path, world):
     assert len(captions) == 300
     assert CaptionTokenizer().decode(shards[0]["tokens"][:5]) == captions[:5]
     assert np.array_equal(shards[0]["mentioned"].numpy().shape, (128, 3))
+
+
+def test_parse_caption_reads_back_what_was_stated(world):
+    from editbench.world.captions import parse_caption
+
+    batch = world.sample(1000, seed=8)
+    recs = batch.scene.records()
+    for cap, rec, ment in zip(batch.captions, recs, batch.mentioned, strict=True):
+        facts = parse_caption(cap)
+        if facts.count is not None:
+            assert facts.count == len(rec["lamps"])
+        if facts.time is not None:
+            assert facts.time == rec["time"]
+        if facts.wall is not None:
+            assert facts.wall == rec["wall"]
+        stated = [(lamp["kind"], lamp["on"]) for lamp, m in zip(rec["lamps"], ment, strict=False) if m]
+        assert [(k, lit) for k, lit, _ in facts.lamps] == stated
+    f = parse_caption("a bedroom with blue walls , two lamps and an unlit table lamp on the left at night")
+    assert (f.count, f.time, f.wall, f.n_lit, f.n_unlit) == (2, "night", "blue", 0, 1)
+    assert f.lamps == (("table", False, "left"),)

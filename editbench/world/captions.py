@@ -16,6 +16,9 @@ vocabulary's version does.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -134,3 +137,72 @@ class CaptionTokenizer:
             toks = [words[t] for t in row if t not in (self.pad_id, self.bos_id, self.eos_id)]
             out.append(" ".join(toks))
         return out
+
+
+_TIME_BY_PHRASE = {v: k for k, v in TIME_PHRASES.items()}
+_COUNT_RE = re.compile(r"\b(" + "|".join(COUNT_WORDS) + r") lamps?\b")
+_LAMP_RE = re.compile(r"\b(?:a|an) (lit|unlit) (" + "|".join(LAMP_KINDS) + r") lamp(?: on the (left|right|middle))?")
+_WALL_RE = re.compile(r"\b(" + "|".join(WALL_COLORS) + r") walls\b")
+
+
+@dataclass(frozen=True)
+class CaptionFacts:
+    """What a caption states (``None`` where it is silent)."""
+
+    count: int | None
+    time: str | None
+    wall: str | None
+    window: bool
+    lamps: tuple[tuple[str, bool, str | None], ...]  # (kind, lit, side) of each mentioned lamp
+
+    @property
+    def n_lit(self) -> int:
+        return sum(lit for _, lit, _ in self.lamps)
+
+    @property
+    def n_unlit(self) -> int:
+        return sum(not lit for _, lit, _ in self.lamps)
+
+    @property
+    def mentions_lamps(self) -> bool:
+        return self.count is not None or bool(self.lamps)
+
+
+def parse_caption(caption: str) -> CaptionFacts:
+    """Read back the facts a caption of this grammar states (lamp count, time, wall, lamps)."""
+    text = caption.lower()
+    count = _COUNT_RE.search(text)
+    wall = _WALL_RE.search(text)
+    time = next((t for phrase, t in _TIME_BY_PHRASE.items() if phrase in text), None)
+    lamps = tuple((kind, state == "lit", side) for state, kind, side in _LAMP_RE.findall(text))
+    lamps = tuple((k, lit, side or None) for k, lit, side in lamps)
+    return CaptionFacts(
+        count=COUNT_WORDS.index(count.group(1)) if count else None, time=time,
+        wall=wall.group(1) if wall else None, window="a window" in text, lamps=lamps,
+    )
+
+
+_CLAUSE_SPLIT = re.compile(r" , | and ")
+
+
+def rewrite_lamp_clause(caption: str, clause: str) -> str:
+    """The caption with every lamp mention (lamp phrases and the lamp count) replaced by ``clause``.
+
+    The room the caption asks for (walls, window, time of day) is kept::
+
+        rewrite_lamp_clause("a bedroom with blue walls and a lit table lamp at night", "an unlit table lamp")
+        -> "a bedroom with blue walls and an unlit table lamp at night"
+    """
+    text = caption.strip()
+    time = next((p for p in TIME_PHRASES.values() if text.endswith(" " + p)), None)
+    if time:
+        text = text[: -len(time) - 1]
+    head, _, body = text.partition(" with ")
+    parts = [p for p in _CLAUSE_SPLIT.split(body) if p] if body else []
+    keep = [p for p in parts if "lamp" not in p]
+    if clause:
+        keep.append(clause)
+    out = head
+    if keep:
+        out += " with " + (keep[0] if len(keep) == 1 else " , ".join(keep[:-1]) + " and " + keep[-1])
+    return out + (" " + time if time else "")

@@ -115,11 +115,15 @@ def _rect(
 
 
 def render(scene: Scene, size: int = 64) -> tuple[Tensor, GroundTruth]:
-    """Render a batch of scenes to (B, 3, size, size) images in [0, 1] and their ground truth."""
+    """Render a batch of scenes to (B, 3, size, size) images in [0, 1] and their ground truth.
+
+    Runs on the device of the scene's tensors (``scene.to("cuda")`` renders on a GPU)."""
     B = len(scene)
     L = scene.lamp_present.shape[1]
     px = 1.0 / size
-    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    dev = scene.ambient.device
+    T = lambda x: torch.tensor(x, device=dev)  # noqa: E731
+    coords = (torch.arange(size, dtype=torch.float32, device=dev) + 0.5) / size
     u, v = coords, coords  # u: x (columns), v: y (rows)
     hz = scene.horizon
     floor_line = hz + 0.06
@@ -157,9 +161,9 @@ def render(scene: Scene, size: int = 64) -> tuple[Tensor, GroundTruth]:
     floor = _box(v, hz[:, None], torch.full_like(hz, 2.0)[:, None], px)[:, :, None].expand(B, size, size)
 
     def const(rgb: tuple[float, float, float]) -> Tensor:
-        return torch.tensor(rgb).expand(B, 3)
+        return T(rgb).expand(B, 3)
 
-    shade_rgb = torch.tensor(list(SHADE_COLORS.values()))[scene.lamp_shade]  # (B, L, 3)
+    shade_rgb = T(list(SHADE_COLORS.values()))[scene.lamp_shade]  # (B, L, 3)
     # (coverage, albedo, surface) front to back. Surfaces: 0 lamp, 1 wall, 2 glass, 3 floor/bed.
     layers: list[tuple[Tensor, Tensor, int, tuple[str, int] | None]] = []
     for j in reversed(range(L)):
@@ -175,13 +179,13 @@ def render(scene: Scene, size: int = 64) -> tuple[Tensor, GroundTruth]:
         (blanket, scene.bed_rgb, 3, None),
         (headboard, const(HEADBOARD_RGB), 3, None),
         (floor, scene.floor_rgb, 3, None),
-        (glass, torch.zeros(B, 3), 2, None),
+        (glass, torch.zeros(B, 3, device=dev), 2, None),
         (frame, const(FRAME_RGB), 1, None),
-        (torch.ones(B, size, size), scene.wall_rgb, 1, None),
+        (torch.ones(B, size, size, device=dev), scene.wall_rgb, 1, None),
     ]
-    remaining = torch.ones(B, size, size)
-    weights = torch.empty(B, len(layers), size, size)  # visible weight of each layer
-    surface = torch.zeros(4, B, size, size)
+    remaining = torch.ones(B, size, size, device=dev)
+    weights = torch.empty(B, len(layers), size, size, device=dev)  # visible weight of each layer
+    surface = torch.zeros(4, B, size, size, device=dev)
     for k, (cov, _, surf, _) in enumerate(layers):
         wgt = torch.mul(cov, remaining, out=weights[:, k])
         remaining.sub_(wgt)
@@ -195,13 +199,13 @@ def render(scene: Scene, size: int = 64) -> tuple[Tensor, GroundTruth]:
     # ---- ambient (daylight / night light) ----
     amb = scene.ambient
     day = ((amb - 0.2) / 0.8).clamp(0, 1)[:, None]
-    tint = torch.tensor([0.70, 0.76, 1.00]) * (1 - day) + day  # bluish at night
-    sky = torch.tensor([0.05, 0.07, 0.16]) * (1 - day) + torch.tensor([0.60, 0.78, 1.00]) * day
+    tint = T([0.70, 0.76, 1.00]) * (1 - day) + day  # bluish at night
+    sky = T([0.05, 0.07, 0.16]) * (1 - day) + T([0.60, 0.78, 1.00]) * day
     base = albedo * (amb[:, None] * tint)[..., None, None] + surface[2][:, None] * sky[..., None, None]
 
     # ---- lamp light ----
     power = scene.lamp_lit.float() * scene.lamp_intensity  # (B, L)
-    warm = torch.tensor(WARM)
+    warm = T(WARM)
     shade_c = (yt + yb) / 2
 
     def blob(cy: Tensor, sy: float, cx_: Tensor, sx: float) -> Tensor:
@@ -212,7 +216,7 @@ def render(scene: Scene, size: int = 64) -> tuple[Tensor, GroundTruth]:
     terms1 = torch.stack([shade_mask, blob(yb + 0.006, 0.016, cx, 0.016), blob(shade_c, 0.07, cx, 0.075)], 2)
     colours1 = torch.stack([
         (0.45 + 0.55 * shade_rgb) * warm * SHADE_GLOW,
-        (torch.tensor(BULB_RGB) * BULB_GLOW).expand(B, L, 3),
+        (T(BULB_RGB) * BULB_GLOW).expand(B, L, 3),
         (warm * HALO_GLOW).expand(B, L, 3),
     ], 2) * power[..., None, None]  # (B, L, T, 3)
     light1 = torch.einsum("blthw,bltc->blchw", terms1, colours1)

@@ -84,6 +84,9 @@ class Scene:
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(cls))
 
+    def to(self, device: torch.device | str) -> Scene:
+        return Scene(**{f: getattr(self, f).to(device) for f in self.field_names()})
+
     def replace(self, **changes: Tensor) -> Scene:
         return dataclasses.replace(self, **changes)
 
@@ -134,7 +137,7 @@ class Scene:
 
     def switch_off(self, lamp: int | Tensor) -> Scene:
         """Switch off lamp ``lamp`` (an int, or a (B,) tensor of per-scene lamp indices)."""
-        idx = torch.as_tensor(lamp).expand(len(self))
+        idx = torch.as_tensor(lamp, device=self.lamp_on.device).expand(len(self))
         mask = torch.nn.functional.one_hot(idx.long(), self.lamp_on.shape[1]).bool()
         return self.replace(lamp_on=self.lamp_on & ~mask)
 
