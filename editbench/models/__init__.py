@@ -70,9 +70,15 @@ def _load(cls: type, folder: str | Path | None, default: str, device: str | torc
 
 
 def load_generator(path: str | Path | None = None, device: str | torch.device = "cpu") -> LampGenerator:
+    """The generator; its training companion (a sibling ``discriminator`` folder) is remembered, so
+    ``training_objective()`` can continue its training."""
     from .generator import LampGenerator
 
-    return _load(LampGenerator, path, "generator", device)
+    model = _load(LampGenerator, path, "generator", device)
+    folder = Path(path) if path is not None else ASSETS / "generator"
+    sibling = folder.resolve().parent / "discriminator"
+    model.discriminator_path = sibling if sibling.is_dir() else None
+    return model
 
 
 def load_discriminator(path: str | Path | None = None, device: str | torch.device = "cpu") -> LampDiscriminator:

@@ -129,8 +129,36 @@ class LampGenerator(ModelMixin, ConfigMixin):
             out[f"blocks.{i}"] = LayerInfo(f"blocks.{i}", ch[i + 1], 4 * 2 ** (i + 1))
         return out
 
-    def training_objective(self, discriminator: LampDiscriminator, aux_weight: float = 0.5) -> GANObjective:
+    def training_objective(self, discriminator: LampDiscriminator | None = None, aux_weight: float = 0.5) -> GANObjective:
+        """The model's own training objective. Without an explicit discriminator, the one saved next to
+        this generator (``load_generator`` remembers it) is loaded, on the generator's device."""
+        if discriminator is None:
+            path = getattr(self, "discriminator_path", None)
+            if path is None:
+                raise ValueError("this generator has no known discriminator; pass one or load it with load_generator()")
+            from . import load_discriminator
+
+            discriminator = load_discriminator(path, device=self.device)
         return GANObjective(self, discriminator, aux_weight=aux_weight)
+
+    def objective_step(self, objective: GANObjective, real: Tensor, captions: list[str], z_d: Tensor, z_g: Tensor,
+                       opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer | None) -> dict[str, float]:
+        """One step of the generator's own objective with ``real`` images as data (used by finetuning):
+        a discriminator step (skipped when ``opt_d`` is None), then a generator step."""
+        ids, mask = self.encode_captions(captions)
+        parts: dict[str, float] = {}
+        if opt_d is not None:
+            with torch.no_grad():
+                fake = self(z_d, ids, mask)
+            d_loss, parts = objective.d_loss(real, fake, ids, mask)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        g_loss, g_parts = objective.g_loss(self(z_g, ids, mask), ids, mask, caption_targets(captions))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        return {**parts, **g_parts}
 
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, z: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
