@@ -26,8 +26,8 @@ ISOLATE_TOLERANCE = 0.2
 NOISE_FLOOR = 0.02  # per-pixel light luminance the meter reads in rooms without lamp light  # relative change of another lamp's light still counted as "unchanged"
 
 __all__ = [
-    "darkening", "disentangle", "efficacy", "fidelity", "harmonic_mean", "locality", "lamp_energy",
-    "retention", "second_order_residual", "bootstrap_ci", "frechet_distance",
+    "bootstrap_ci", "darkening", "disentangle", "efficacy", "feature_shift", "fidelity", "frechet_distance",
+    "harmonic_mean", "lamp_energy", "locality", "nanmean", "retention", "second_order_residual",
 ]
 
 
