@@ -22,8 +22,8 @@ OFF_THRESHOLD = 5.0  # first-order light energy (luminance summed over pixels) u
 LIGHT_PIXEL = 0.1  # luminance above which a pixel is lamp light (for locality masks)
 LOCALITY_SCALE = 0.1  # mean absolute change outside lamp light at which locality reaches 0
 DARKENING_SCALE = 0.2  # fall of the ambient level at which "no darkening" reaches 0
-ISOLATE_TOLERANCE = 0.2
-NOISE_FLOOR = 0.02  # per-pixel light luminance the meter reads in rooms without lamp light  # relative change of another lamp's light still counted as "unchanged"
+ISOLATE_TOLERANCE = 0.2  # relative change of another lamp's light still counted as "unchanged"
+NOISE_FLOOR = 0.02  # per-pixel light luminance the meter reads in rooms without lamp light
 
 __all__ = [
     "bootstrap_ci", "darkening", "disentangle", "efficacy", "feature_shift", "fidelity", "frechet_distance",
