@@ -309,6 +309,53 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- run -------------------------------------------------------------------------------------------
+def _csv(kind: type):
+    def parse(text: str) -> list:
+        try:
+            return [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from None
+    return parse
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from editbench import runner
+    from editbench.benchmarks import TASKS
+    from editbench.registry import RegistryError, available, resolve
+
+    suite = runner.SUITES[args.suite]
+    tasks = args.tasks or sorted(TASKS)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise UsageError(f"unknown task(s) {unknown}; choose from {sorted(TASKS)}")
+    methods = args.methods or list(available())
+    for m in methods:
+        try:
+            resolve(m)
+        except RegistryError as e:
+            raise UsageError(str(e)) from None
+    budgets, seeds = args.budgets or suite["budgets"], args.seeds or suite["seeds"]
+    if any(b < 1 for b in budgets) or any(s < 0 for s in seeds):
+        raise UsageError(f"budgets must be >= 1 and seeds >= 0, got {budgets} and {seeds}")
+    cells = runner.make_grid(tasks, methods, budgets, seeds, n_eval=suite["n_eval"], n_dev=suite["n_dev"],
+                             tune=suite["tune"], n_boot=suite["n_boot"], generator=args.generator, meter=args.meter)
+    print(f"suite {args.suite}: {len(tasks)} tasks x {len(methods)} methods x budgets {budgets} x seeds {seeds}"
+          f" = {len(cells)} cells -> {args.out}")
+    rep = runner.run_grid(cells, args.out, executor=args.executor, workers=args.workers, timeout_s=args.timeout)
+    print(f"\n{rep['ran']} cells run, {rep['skipped']} already done; {rep['ok']} ok, {rep['failed']} failed; "
+          f"wall {rep['wall_s']:.0f} s")
+    print(f"{'task':<14}{'method':<17}{'n':>4}{'seed':>5}{'status':>8}{'primary':>9}{'seconds':>9}")
+    for t in rep["timings"]:
+        prim = f"{t['primary']:.3f}" if t.get("primary") is not None else "-"
+        print(f"{t['task']:<14}{t['method']:<17}{t['budget']:>4}{t['seed']:>5}{t['status']:>8}{prim:>9}"
+              f"{t['total_s']:>9.1f}" + (f"  {t['error']}" if t["error"] else ""))
+    if args.suite == "quick" and rep["ran"]:
+        est = runner.estimate_full(rep)
+        print(f"estimated full suite (same tasks and methods, one worker): {est / 3600:.1f} h")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from editbench import __version__
 
@@ -372,6 +419,20 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--generator", default=None)
     edit.add_argument("--meter", default=None)
     edit.set_defaults(func=cmd_edit)
+
+    run = sub.add_parser("run", help="run a suite: tasks x methods x budgets x seeds, resumable")
+    run.add_argument("--suite", choices=("quick", "full"), default="quick")
+    run.add_argument("--tasks", type=_csv(str), default=None, help="comma-separated (default: all)")
+    run.add_argument("--methods", type=_csv(str), default=None, help="comma-separated (default: all registered)")
+    run.add_argument("--budgets", type=_csv(int), default=None)
+    run.add_argument("--seeds", type=_csv(int), default=None)
+    run.add_argument("--out", required=True, help="results folder (one JSON per cell)")
+    run.add_argument("--executor", choices=("process", "inline"), default="process")
+    run.add_argument("--workers", type=_positive_int, default=2)
+    run.add_argument("--timeout", type=float, default=1800, help="seconds per cell (process executor)")
+    run.add_argument("--generator", default=None)
+    run.add_argument("--meter", default=None)
+    run.set_defaults(func=cmd_run)
 
     models = sub.add_parser("models", help="the reference models")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)

@@ -190,3 +190,16 @@ def test_method_that_returns_nan_is_refused(tmp_path, capsys):
     """))
     assert main(["edit", "--method", f"{f}:NanEdit", "--out", str(tmp_path / "x.png")]) == 2
     assert "non-finite" in capsys.readouterr().err
+
+
+def test_lora_is_deterministic(tiny):
+    G, M, W = tiny
+    request = EditRequest.named("lamps_off")
+    budget = Budget(n=8, seed=2)
+    method = resolve("finetune_lora")(FAST["finetune_lora"])
+    torch.manual_seed(123)
+    a = method.run(G, request, _evidence(method, G, M, W, request, budget), budget)
+    torch.manual_seed(456)
+    b = method.run(G, request, _evidence(method, G, M, W, request, budget), budget)
+    assert a.tensors.keys() == b.tensors.keys()
+    assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)

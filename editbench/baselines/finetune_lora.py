@@ -42,7 +42,9 @@ class FinetuneLora(Method):
         objective = model.training_objective()
         work.requires_grad_(False)
         lora = LoraConfig(r=c.r, lora_alpha=c.alpha, target_modules=c.target_modules, lora_dropout=0.0)
-        work = inject_adapter_in_model(lora, work)
+        with torch.random.fork_rng():  # adapter initialisation from the budget's seed: same seed, same edit
+            torch.manual_seed(budget.seed)
+            work = inject_adapter_in_model(lora, work)
         lora_params = [p for n, p in work.named_parameters() if "lora_" in n]
         if not lora_params:
             raise MethodError(f"finetune_lora: no module matches target_modules={c.target_modules!r}")

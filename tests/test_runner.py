@@ -1,0 +1,131 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from editbench import runner
+from editbench.cli import main
+
+TINY_G = {"channels": [32, 32, 16, 16, 8], "z_dim": 16, "w_dim": 32, "text_dim": 16, "text_layers": 1}
+TINY_D = {"channels": [8, 16, 16, 16], "text_dim": 16}
+SMALL = {"n_eval": 8, "n_dev": 8, "n_boot": 20, "tune": 1}
+
+
+@pytest.fixture(scope="module")
+def tiny_gen(tmp_path_factory):
+    from editbench.models.train import train_generator
+
+    out = train_generator(tmp_path_factory.mktemp("rg") / "run", steps=2, batch_size=4, bf16=False,
+                          generator_config=TINY_G, discriminator_config=TINY_D, progress=False)
+    return str(out / "generator")
+
+
+def _grid(gen, methods=("none", "oracle", "steer"), tasks=("unlit_lamps", "second_order"), seeds=(0, 1)):
+    return runner.make_grid(list(tasks), list(methods), [4], list(seeds), generator=gen, **SMALL)
+
+
+def _scores(out):
+    return {(r["cell"]["task"], r["cell"]["method"], r["cell"]["seed"]): (r["status"], r["scores"])
+            for r in runner.load_results(out)}
+
+
+def test_tiny_grid_inline_and_process_agree(tiny_gen, tmp_path):
+    cells = _grid(tiny_gen)
+    a = runner.run_grid(cells, tmp_path / "a", executor="inline", progress=False)
+    b = runner.run_grid(cells, tmp_path / "b", executor="process", workers=2, progress=False)
+    assert a["ok"] == b["ok"] == 12 and a["failed"] == b["failed"] == 0
+    sa, sb = _scores(tmp_path / "a"), _scores(tmp_path / "b")
+    assert sa == sb and len(sa) == 12
+    rec = runner.load_results(tmp_path / "a")[0]
+    assert rec["schema_version"] == runner.SCHEMA_VERSION
+    prov = rec["provenance"]
+    assert prov["checkpoints"]["generator"] and prov["versions"]["torch"] and "commit" in prov["git"]
+    # a second run skips everything
+    again = runner.run_grid(cells, tmp_path / "a", executor="inline", progress=False)
+    assert again["skipped"] == 12 and again["ran"] == 0
+
+
+def test_killed_run_resumes_without_recomputing(tiny_gen, tmp_path):
+    out = tmp_path / "r"
+    code = textwrap.dedent(f"""
+        from editbench import runner
+        cells = runner.make_grid(["unlit_lamps", "second_order"], ["none", "oracle", "steer"], [4], [0, 1],
+                                 generator={tiny_gen!r}, **{SMALL!r})
+        runner.run_grid(cells, {str(out)!r}, executor="inline", progress=False)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(out.rglob("*.json"))) < 3:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
+    assert 3 <= len(done) < 12, "the run should have been killed part way"
+    rep = runner.run_grid(_grid(tiny_gen), out, executor="inline", progress=False)
+    files = list(out.rglob("*.json"))
+    assert len(files) == 12 and rep["skipped"] == len(done)
+    for p in files:
+        json.loads(p.read_text())  # none corrupt
+    for p, mtime in done.items():
+        assert p.stat().st_mtime_ns == mtime  # finished cells were not recomputed
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_failing_methods_are_recorded_and_the_grid_goes_on(tiny_gen, tmp_path):
+    f = tmp_path / "bad_methods.py"
+    f.write_text(textwrap.dedent("""
+        import time
+        import torch
+        from editbench.api import Edit, Method
+
+        class Raises(Method):
+            name = "raises"
+            consumes = "none"
+            def fit(self, model, request, evidence, budget):
+                raise RuntimeError("this method is broken")
+
+        class ReturnsNaN(Method):
+            name = "returns_nan"
+            consumes = "none"
+            def fit(self, model, request, evidence, budget):
+                return Edit(self.name, tensors={"d": torch.full((16,), float("nan"))},
+                            hooks={"blocks.2": {"op": "add", "direction": "d"}})
+
+        class Sleeps(Method):
+            name = "sleeps"
+            consumes = "none"
+            def fit(self, model, request, evidence, budget):
+                time.sleep(120)
+    """))
+    methods = ["none", f"{f}:Raises", f"{f}:ReturnsNaN", f"{f}:Sleeps"]
+    cells = runner.make_grid(["unlit_lamps"], methods, [4], [0], generator=tiny_gen, **SMALL)
+    rep = runner.run_grid(cells, tmp_path / "out", executor="process", workers=2, timeout_s=45, progress=False)
+    assert rep["ok"] == 1 and rep["failed"] == 3
+    errors = {t["method"].split(":")[-1]: t["error"] for t in rep["timings"]}
+    assert "this method is broken" in errors["Raises"]
+    assert "non-finite" in errors["ReturnsNaN"]
+    assert "past its limit" in errors["Sleeps"]
+    assert errors["none"] is None
+
+
+def test_candidate_configs_are_shared_and_seeded():
+    from editbench.registry import resolve
+
+    for name in ("unit_clamp", "finetune_lora", "prompt"):
+        cls = resolve(name)
+        c = runner.candidate_configs(cls, 8, seed=3)
+        assert c[0] == {} and len(c) <= 8
+        assert c == runner.candidate_configs(cls, 8, seed=3)
+
+
+def test_cli_run_rejects_bad_input(tmp_path, capsys):
+    assert main(["run", "--tasks", "nope", "--out", str(tmp_path)]) == 2
+    assert main(["run", "--methods", "nope", "--out", str(tmp_path)]) == 2
+    assert main(["run", "--budgets", "x", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("editbench: error:") == 3
