@@ -126,30 +126,29 @@ def cmd_train_meter(args: argparse.Namespace) -> int:
 
 
 # ---- models --------------------------------------------------------------------------------------
-def _checkpoint_errors():
-    from editbench.models import CheckpointError
+def _load_model(kind: str, path: str | None):
+    """The generator or meter at ``path`` (None: the shipped one); a bad checkpoint is a usage error."""
+    from editbench import models
 
-    return CheckpointError
+    loader = {"generator": models.load_generator, "meter": models.load_meter}[kind]
+    try:
+        return loader(path)
+    except models.CheckpointError as e:
+        raise UsageError(str(e)) from None
 
 
 def cmd_models_report(args: argparse.Namespace) -> int:
     from editbench.models.report import format_report, full_report
 
-    try:
-        rep = full_report(n=args.n, generator_path=args.generator, meter_path=args.meter)
-    except _checkpoint_errors() as e:
-        raise UsageError(str(e)) from None
+    _load_model("generator", args.generator), _load_model("meter", args.meter)  # refuse bad checkpoints first
+    rep = full_report(n=args.n, generator_path=args.generator, meter_path=args.meter)
     print(json.dumps(rep, indent=2) if args.json else format_report(rep))
     return 0
 
 
 def cmd_models_layers(args: argparse.Namespace) -> int:
-    from editbench.models import load_generator
 
-    try:
-        G = load_generator(args.generator)
-    except _checkpoint_errors() as e:
-        raise UsageError(str(e)) from None
+    G = _load_model("generator", args.generator)
     print(f"{'layer':<12}{'units':>7}{'grid':>8}")
     for info in G.editable_layers().values():
         print(f"{info.name:<12}{info.channels:>7}{info.resolution:>5}x{info.resolution}")
@@ -157,13 +156,9 @@ def cmd_models_layers(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from editbench.models import load_generator
     from editbench.world.viz import save_grid
 
-    try:
-        G = load_generator(args.generator)
-    except _checkpoint_errors() as e:
-        raise UsageError(str(e)) from None
+    G = _load_model("generator", args.generator)
     if args.caption is None:
         from editbench.world import World
 
@@ -185,19 +180,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_models_show_meter(args: argparse.Namespace) -> int:
     import torch
 
-    from editbench.models import load_meter
     from editbench.world import World
     from editbench.world.viz import save_grid
 
-    try:
-        M = load_meter(args.meter)
-    except _checkpoint_errors() as e:
-        raise UsageError(str(e)) from None
+    M = _load_model("meter", args.meter)
     if args.generator is not None or args.samples:
-        from editbench.models import load_generator
 
         captions = World().sample(args.n, seed=args.seed).captions
-        images = load_generator(args.generator).generate(captions, seed=args.seed)
+        images = _load_model("generator", args.generator).generate(captions, seed=args.seed)
     else:
         images = World().sample(args.n, seed=args.seed).images
     r = M.read(images)
@@ -260,7 +250,6 @@ def cmd_edit(args: argparse.Namespace) -> int:
     import torch
 
     from editbench.api import Budget, EditRequest, edited_generate, fit_method
-    from editbench.models import load_generator, load_meter
     from editbench.world import World
     from editbench.world.viz import save_grid
 
@@ -269,10 +258,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         request = EditRequest.named(args.request)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    try:
-        G, M = load_generator(args.generator), load_meter(args.meter)
-    except _checkpoint_errors() as e:
-        raise UsageError(str(e)) from None
+    G, M = _load_model("generator", args.generator), _load_model("meter", args.meter)
     world = World()
     budget = Budget(n=args.n, evaluator_calls=args.evaluator_calls, seed=args.seed)
     t0 = time.perf_counter()

@@ -68,13 +68,5 @@ class FinetuneFull(Method):
         work.discriminator_path = getattr(model, "discriminator_path", None)
         work.requires_grad_(True)
         last = finetune_loop(work, list(work.parameters()), evidence, c, budget.seed)
-        original = dict(model.named_parameters())
-        tensors, deltas, changed = {}, [], 0
-        for name, p in work.named_parameters():
-            d = (p.detach() - original[name].detach()).contiguous()
-            if torch.count_nonzero(d):
-                tensors[f"delta.{name}"] = d
-                deltas.append(name)
-                changed += d.numel()
-        return Edit(self.name, c.as_dict(), tensors=tensors, deltas=deltas,
-                    cost=Cost(params_changed=changed, examples_used=evidence.n), meta={"last_losses": last})
+        return Edit.from_weights(self.name, c.as_dict(), model, work, Cost(examples_used=evidence.n),
+                                 meta={"last_losses": last})

@@ -70,13 +70,5 @@ class FinetuneReward(Method):
                     raise MethodError(f"finetune_reward diverged at step {steps}")
         finally:
             work.eval()
-        original = dict(model.named_parameters())
-        tensors, deltas, changed = {}, [], 0
-        for name, p in work.named_parameters():
-            d = (p.detach() - original[name].detach()).contiguous()
-            if torch.count_nonzero(d):
-                tensors[f"delta.{name}"] = d
-                deltas.append(name)
-                changed += d.numel()
-        return Edit(self.name, c.as_dict(), tensors=tensors, deltas=deltas,
-                    cost=Cost(params_changed=changed, examples_used=evidence.n), meta={"steps": steps})
+        return Edit.from_weights(self.name, c.as_dict(), model, work, Cost(examples_used=evidence.n),
+                                 meta={"steps": steps})

@@ -172,15 +172,18 @@ def score(task: TaskSpec, method: api.Method, edit: api.Edit, generator, meter, 
         if "cause" in means:
             means["disentangle"] = (means["cause"] + means["isolate"]) / 2
         slices_out[sl.name] = {
-            "primary": point, "ci": [lo, hi], "parts": means,
-            "fidelity": m.fidelity(after, meter.read(reference)), "n": n,
+            "primary": point, "ci": [lo, hi], "parts": means, "n": n,
+            "fidelity": m.fidelity(after, meter.read(reference)),
+            "locality_l1": m.nanmean(m.locality(before_images, after_images, before)["l1"]),
+            "feature_shift": m.nanmean(m.feature_shift(before, after)),
         }
         if not task.shifted or sl.name in task.shifted:
             for p, v in parts.items():
                 pooled[p].append(v)
     per_image = {p: torch.cat(v) for p, v in pooled.items()}
     point, lo, hi = m.bootstrap_ci(per_image, m.harmonic_mean, n_boot=n_boot, seed=99)
-    result = {"task": task.name, "task_version": task.version, "split": split, "primary": point, "ci": [lo, hi],
+    result = {"task": task.name, "task_version": task.version, "task_spec": task.to_dict(), "split": split,
+              "primary": point, "ci": [lo, hi],
               "parts": {p: m.nanmean(v) for p, v in per_image.items()}, "slices": slices_out}
     if task.shifted:
         base = slices_out[task.slices[0].name]["primary"]
