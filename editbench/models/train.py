@@ -283,7 +283,7 @@ def train_meter(
         sched.step()
         done = step + 1
         if done % log_every == 0 or done == steps:
-            rec = {"step": done, "elapsed_s": round(time.time() - t0, 2), "loss": float(loss), **parts}
+            rec = {"step": done, "elapsed_s": round(time.time() - t0, 2), "loss": float(loss.detach()), **parts}
             if not math.isfinite(rec["loss"]):
                 raise FloatingPointError(f"non-finite loss at step {done}: {rec}")
             log.write(rec)
