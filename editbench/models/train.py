@@ -287,7 +287,7 @@ def train_meter(
             if not math.isfinite(rec["loss"]):
                 raise FloatingPointError(f"non-finite loss at step {done}: {rec}")
             log.write(rec)
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{rec['loss']:.4f}")
         if done % ckpt_every == 0 or done == steps:
             save(done)
     if start >= steps:
