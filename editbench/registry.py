@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from editbench.api import Method
+from editbench.api import FAMILIES, Method
 
 ENTRY_POINT_GROUP = "editbench.methods"
 
@@ -93,6 +93,8 @@ def _import_target(target: str) -> type[Method]:
         raise RegistryError(f"method {target!r}: module has no class {cls_name!r}")
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise RegistryError(f"method {target!r} is not a subclass of editbench.api.Method")
+    if cls.family not in FAMILIES:
+        raise RegistryError(f"method {target!r} declares family {cls.family!r}; choose from {list(FAMILIES)}")
     return cls
 
 

@@ -203,3 +203,10 @@ def test_lora_is_deterministic(tiny):
     b = method.run(G, request, _evidence(method, G, M, W, request, budget), budget)
     assert a.tensors.keys() == b.tensors.keys()
     assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+
+
+def test_method_with_unknown_family_is_refused(tmp_path):
+    f = tmp_path / "fam.py"
+    f.write_text("from editbench.api import Method\nclass X(Method):\n    family = 'magic'\n")
+    with pytest.raises(RegistryError, match="family 'magic'"):
+        resolve(f"{f}:X")

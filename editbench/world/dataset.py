@@ -22,6 +22,7 @@ from . import World
 from .captions import VOCAB_VERSION, CaptionTokenizer
 from .config import WorldConfig
 from .scene import Scene
+from .viz import to_uint8
 
 FORMAT_VERSION = 1
 
@@ -39,7 +40,7 @@ def write_dataset(world: World, out: str | Path, n: int, seed: int, shard_size: 
             batch = world.sample(m, seed=shard_seed(seed, k))
             ids, _ = tok.encode(batch.captions)
             tensors = {
-                "images": (batch.images * 255).round().to(torch.uint8).contiguous(),
+                "images": to_uint8(batch.images).contiguous(),
                 "tokens": ids.to(torch.int16).contiguous(),
                 "mentioned": torch.from_numpy(batch.mentioned).to(torch.uint8).contiguous(),
                 **batch.scene.to_tensors(),
