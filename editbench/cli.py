@@ -324,11 +324,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     budgets, seeds = args.budgets or suite["budgets"], args.seeds or suite["seeds"]
     if any(b < 1 for b in budgets) or any(s < 0 for s in seeds):
         raise UsageError(f"budgets must be >= 1 and seeds >= 0, got {budgets} and {seeds}")
-    cells = runner.make_grid(tasks, methods, budgets, seeds, n_eval=suite["n_eval"], n_dev=suite["n_dev"],
-                             tune=suite["tune"], n_boot=suite["n_boot"], generator=args.generator, meter=args.meter)
+    n_cells = len(tasks) * len(methods) * len(budgets) * len(seeds)
     print(f"suite {args.suite}: {len(tasks)} tasks x {len(methods)} methods x budgets {budgets} x seeds {seeds}"
-          f" = {len(cells)} cells -> {args.out}")
-    rep = runner.run_grid(cells, args.out, executor=args.executor, workers=args.workers, timeout_s=args.timeout)
+          f" = {n_cells} cells -> {args.out}")
+    rep = runner.run_suite(tasks, methods, budgets, seeds, args.out, tune=suite["tune"], tune_at=suite.get("tune_at"),
+                           executor=args.executor, workers=args.workers, timeout_s=args.timeout,
+                           n_eval=suite["n_eval"], n_dev=suite["n_dev"], n_boot=suite["n_boot"],
+                           generator=args.generator, meter=args.meter)
     print(f"\n{rep['ran']} cells run, {rep['skipped']} already done; {rep['ok']} ok, {rep['failed']} failed; "
           f"wall {rep['wall_s']:.0f} s")
     print(f"{'task':<14}{'method':<17}{'n':>4}{'seed':>5}{'status':>8}{'primary':>9}{'seconds':>9}")
@@ -338,8 +340,36 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{t['total_s']:>9.1f}" + (f"  {t['error']}" if t["error"] else ""))
     if args.suite == "quick" and rep["ran"]:
         est = runner.estimate_full(rep)
-        print(f"estimated full suite (same tasks and methods, one worker): {est / 3600:.1f} h")
+        print(f"estimated full suite (same tasks and methods): {est / 3600:.1f} h on one worker, "
+              f"{est / 3600 / args.workers:.1f} h on {args.workers}")
+    if args.leaderboard:
+        _build_leaderboard(args.out, args.leaderboard, None)
     return 0
+
+
+def _build_leaderboard(results: str, out: str, budget: int | None) -> None:
+    from editbench import leaderboard as L
+
+    res = L.publish(results, out, budget=budget)
+    print("\n" + res["markdown"])
+    print(f"leaderboard written to {out}/ (open {Path(out) / 'index.html'})")
+
+
+def cmd_leaderboard_build(args: argparse.Namespace) -> int:
+    _build_leaderboard(args.results, args.out, args.budget)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from editbench import leaderboard as L
+
+    if args.update:
+        b = L.write_baseline(args.results, args.baseline)
+        print(f"baseline {args.baseline} rewritten from {args.results}: {len(b['cells'])} cells")
+        return 0
+    rep = L.check(L.read_baseline(args.baseline), args.results)
+    print(L.format_check(rep))
+    return 0 if rep["ok"] else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -418,7 +448,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=1800, help="seconds per cell (process executor)")
     run.add_argument("--generator", default=None)
     run.add_argument("--meter", default=None)
+    run.add_argument("--leaderboard", default=None, metavar="DIR",
+                     help="then build the leaderboard from the results folder into DIR")
     run.set_defaults(func=cmd_run)
+
+    lb = sub.add_parser("leaderboard", help="tables, plots and a static page from stored results")
+    lbsub = lb.add_subparsers(dest="leaderboard_command", required=True, parser_class=_Parser)
+    build = lbsub.add_parser("build", help="write leaderboard.{md,csv,json,tex}, plots, grids and index.html")
+    build.add_argument("--results", required=True, help="results folder written by editbench run")
+    build.add_argument("--out", required=True, help="output folder (e.g. site/)")
+    build.add_argument("--budget", type=_positive_int, default=None, help="evidence budget of the tables (default 16)")
+    build.set_defaults(func=cmd_leaderboard_build)
+
+    check = sub.add_parser("check", help="score gate: compare results with a baseline; exit 1 if a score dropped")
+    check.add_argument("--baseline", default="leaderboard/baseline.json")
+    check.add_argument("--results", required=True)
+    check.add_argument("--update", action="store_true", help="rewrite the baseline from the results (deliberately)")
+    check.set_defaults(func=cmd_check)
 
     models = sub.add_parser("models", help="the reference models")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)

@@ -21,6 +21,7 @@ import math
 import multiprocessing as mp
 import os
 import platform
+import queue
 import random
 import subprocess
 import threading
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+SAMPLE_IMAGES = 8  # before/after images kept per cell (a PNG next to its JSON)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Cell:
     n_boot: int = 500
     generator: str | None = None  # checkpoint folders (None: the shipped ones)
     meter: str | None = None
+    tuned_on: str | None = None  # "n16-s0": config chosen by the tuning cell of that budget and seed
 
     def spec(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -74,6 +77,7 @@ class CellResult:
     cell: dict[str, Any]
     status: str
     error: str | None = None
+    family: str | None = None
     scores: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
     tuning: list[dict[str, Any]] | None = None
@@ -128,6 +132,7 @@ def checkpoints(generator: str | None, meter: str | None) -> dict[str, str]:
 
 # ---- running one cell ---------------------------------------------------------------------------------
 _MODELS: dict[tuple, Any] = {}
+_BEFORE: dict[tuple, Any] = {}  # unedited samples and readings of the loaded models, shared by methods
 
 
 def _models(generator: str | None, meter: str | None):
@@ -136,6 +141,7 @@ def _models(generator: str | None, meter: str | None):
     key = (generator, meter)
     if key not in _MODELS:
         _MODELS.clear()
+        _BEFORE.clear()
         _MODELS[key] = (load_generator(generator), load_meter(meter))
     return _MODELS[key]
 
@@ -153,6 +159,23 @@ def candidate_configs(method_cls: type, tune: int, seed: int = 0) -> list[dict[s
         if g not in out:
             out.append(g)
     return out
+
+
+def _fingerprint(model) -> list[float]:
+    import torch
+
+    with torch.no_grad():
+        return [float(t.double().abs().sum()) for t in model.state_dict().values()]
+
+
+def _check_unchanged(model, fingerprint: list[float]) -> None:
+    """Methods must leave the shared model as they found it (they change a copy or return an Edit)."""
+    if _fingerprint(model) != fingerprint:
+        _MODELS.clear()
+        _BEFORE.clear()
+        from editbench.api import MethodError
+
+        raise MethodError("the method changed the shared generator's weights in place; fit must edit a copy")
 
 
 def run_cell(cell: Cell) -> dict[str, Any]:
@@ -183,6 +206,7 @@ def _run_cell(cell: Cell) -> dict[str, Any]:
     request = EditRequest.named(task.request)
     world = B.evidence_world(task)
     budget = Budget(cell.budget, cell.evaluator_calls, seed=B.EVIDENCE_SEED + cell.seed)
+    fingerprint = _fingerprint(G)
     tuning = []
     configs = [cell.config] if cell.config else candidate_configs(cls, cell.tune, cell.seed)
     best, best_score = configs[0], -1.0
@@ -190,21 +214,27 @@ def _run_cell(cell: Cell) -> dict[str, Any]:
         for cfg in configs:
             method = cls(cfg)
             edit = fit_method(method, G, M, world, request, budget)
-            dev = B.score(task, method, edit, G, M, split="dev", n=cell.n_dev, n_boot=50)
+            _check_unchanged(G, fingerprint)
+            dev = B.score(task, method, edit, G, M, split="dev", n=cell.n_dev, n_boot=50, cache=_BEFORE)
             tuning.append({"config": cfg, "dev_primary": dev["primary"]})
             if dev["primary"] > best_score:
                 best, best_score = cfg, dev["primary"]
     t_tune = time.perf_counter() - t0
     method = cls(best)
     edit = fit_method(method, G, M, world, request, budget)
+    _check_unchanged(G, fingerprint)
     t_fit = time.perf_counter()
-    scores = B.score(task, method, edit, G, M, split="test", n=cell.n_eval, n_boot=cell.n_boot)
+    scores = B.score(task, method, edit, G, M, split="test", n=cell.n_eval, n_boot=cell.n_boot, cache=_BEFORE,
+                     keep_images=SAMPLE_IMAGES)
     if not math.isfinite(scores["primary"]):
         raise FloatingPointError(f"primary score is {scores['primary']}")
     t_end = time.perf_counter()
+    images = scores.pop("images", None)
     return {
-        "scores": scores, "config": method.config.as_dict(), "tuning": tuning, "cost": edit.cost().as_dict(),
-        "timing": {"tune_s": t_tune, "fit_s": t_fit - t0 - t_tune, "score_s": t_end - t_fit, "total_s": t_end - t0},
+        "images": images, "family": cls.family, "scores": scores,
+        "config": method.config.as_dict(), "tuning": tuning, "cost": edit.cost().as_dict(),
+        "timing": {"tune_s": t_tune, "fit_s": t_fit - t0 - t_tune, "score_s": t_end - t_fit, "total_s": t_end - t0,
+                   "finished_at": time.time()},
     }
 
 
@@ -218,17 +248,43 @@ def _write_atomic(path: Path, record: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _write_strip(path: Path, before, after) -> None:
+    """The cell's before/after picture: unedited images on top, edited below (PNG, written atomically)."""
+    import torch
+    from PIL import Image
+
+    grid = torch.cat([torch.cat(list(before), 2), torch.cat(list(after), 2)], 1)  # (3, 2H, kW)
+    pixels = (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    Image.fromarray(pixels).save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def _family(method: str) -> str | None:
+    try:
+        from editbench.registry import resolve
+
+        return resolve(method).family
+    except Exception:  # noqa: BLE001 - a method that cannot even be resolved has no family
+        return None
+
+
 def execute_cell(cell: Cell, path: str, key: str, prov: dict[str, Any]) -> str:
     """Run a cell and write its result file (ok or failed); returns the status."""
     start = time.perf_counter()
     try:
         out = run_cell(cell)
+        images = out.pop("images", None)
+        if images is not None:
+            _write_strip(Path(path).with_suffix(".png"), images["before"], images["after"])
         rec = CellResult(SCHEMA_VERSION, key, cell.spec(), "ok", provenance=prov, **out)
     except Exception as e:  # noqa: BLE001 - every failure of a cell is recorded, the grid goes on
         last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
         where = f" at {Path(last.filename).name}:{last.lineno}" if last else ""
         rec = CellResult(SCHEMA_VERSION, key, cell.spec(), "failed", error=f"{type(e).__name__}: {e}{where}",
-                         timing={"total_s": time.perf_counter() - start}, provenance=prov)
+                         family=_family(cell.method),
+                         timing={"total_s": time.perf_counter() - start, "finished_at": time.time()}, provenance=prov)
     _write_atomic(Path(path), rec.as_dict())
     return rec.status
 
@@ -249,50 +305,100 @@ class InlineExecutor:
         pass
 
 
-def _child(cell: Cell, path: str, key: str, prov: dict[str, Any]) -> None:
-    execute_cell(cell, path, key, prov)
+def _worker(conn) -> None:
+    """A long-lived cell process: runs the cells it is sent (keeping models and unedited samples loaded
+    between them) and answers each with its status; exits when its pipe closes."""
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        status = execute_cell(*msg)
+        try:
+            conn.send(status)
+        except (BrokenPipeError, OSError):
+            return
 
 
 class ProcessExecutor:
-    """Each cell in its own (spawned) process, at most ``workers`` at a time; a cell past ``timeout_s``
-    is killed and recorded as failed."""
+    """Cells run in ``workers`` long-lived (spawned) processes that keep the models loaded; a cell past
+    ``timeout_s`` has its process killed (and replaced) and is recorded as failed, as is a cell whose
+    process dies."""
 
     def __init__(self, workers: int = 2, timeout_s: float | None = None):
-        self.slots = threading.Semaphore(max(1, workers))
         self.timeout_s = timeout_s
         self.ctx = mp.get_context("spawn")
-        self.threads: list[threading.Thread] = []
+        self.jobs: queue.Queue = queue.Queue()
+        self.threads = [threading.Thread(target=self._slot, daemon=True) for _ in range(max(1, workers))]
+        for t in self.threads:
+            t.start()
 
     def submit(self, cell: Cell, path: str, key: str, prov: dict[str, Any]) -> cf.Future:
         fut: cf.Future = cf.Future()
-
-        def watch() -> None:
-            with self.slots:
-                p = self.ctx.Process(target=_child, args=(cell, path, key, prov), daemon=True)
-                p.start()
-                p.join(self.timeout_s)
-                if p.is_alive():
-                    p.kill()
-                    p.join()
-                    rec = CellResult(SCHEMA_VERSION, key, cell.spec(), "failed",
-                                     error=f"TimeoutError: cell ran past its limit of {self.timeout_s:.0f} s",
-                                     timing={"total_s": float(self.timeout_s or 0)}, provenance=prov)
-                    _write_atomic(Path(path), rec.as_dict())
-                    fut.set_result("failed")
-                elif not Path(path).exists():
-                    rec = CellResult(SCHEMA_VERSION, key, cell.spec(), "failed",
-                                     error=f"the cell's process died with exit code {p.exitcode}", provenance=prov)
-                    _write_atomic(Path(path), rec.as_dict())
-                    fut.set_result("failed")
-                else:
-                    fut.set_result(json.loads(Path(path).read_text())["status"])
-
-        t = threading.Thread(target=watch, daemon=True)
-        t.start()
-        self.threads.append(t)
+        self.jobs.put((fut, (cell, path, key, prov)))
         return fut
 
+    def _spawn(self):
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker, args=(child,), daemon=True)
+        proc.start()
+        child.close()
+        return proc, parent
+
+    @staticmethod
+    def _stop(proc, conn, kill: bool = False) -> None:
+        if not kill:
+            try:
+                conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        conn.close()
+
+    def _slot(self) -> None:
+        worker = None
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                break
+            fut, (cell, path, key, prov) = job
+            if worker is None or not worker[0].is_alive():
+                worker = self._spawn()
+            proc, conn = worker
+            status, error = None, None
+            try:
+                conn.send((cell, path, key, prov))
+                if conn.poll(self.timeout_s):
+                    status = conn.recv()
+                else:
+                    error = f"TimeoutError: cell ran past its limit of {self.timeout_s:.0f} s"
+            except (EOFError, BrokenPipeError, OSError):
+                proc.join(5)
+                error = f"the cell's process died with exit code {proc.exitcode}"
+            if status is None:
+                self._stop(proc, conn, kill=True)
+                worker = None
+                if error.startswith("TimeoutError") or not Path(path).exists():
+                    rec = CellResult(SCHEMA_VERSION, key, cell.spec(), "failed", error=error,
+                                     family=_family(cell.method), provenance=prov,
+                                     timing={"total_s": float(self.timeout_s or 0) if error.startswith("Timeout")
+                                             else float("nan"), "finished_at": time.time()})
+                    _write_atomic(Path(path), rec.as_dict())
+                    status = "failed"
+                else:
+                    status = json.loads(Path(path).read_text())["status"]
+            fut.set_result(status)
+        if worker is not None:
+            self._stop(*worker)
+
     def shutdown(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
         for t in self.threads:
             t.join()
 
@@ -303,13 +409,41 @@ EXECUTORS = {"inline": InlineExecutor, "process": ProcessExecutor}
 # ---- the grid -----------------------------------------------------------------------------------------
 SUITES = {
     "quick": {"budgets": [16], "seeds": [0], "n_eval": 32, "n_dev": 16, "tune": 1, "n_boot": 300},
-    "full": {"budgets": [1, 4, 16, 64, 256], "seeds": [0, 1, 2], "n_eval": 128, "n_dev": 32, "tune": 8, "n_boot": 1000},
+    "full": {"budgets": [1, 4, 16, 64, 256], "seeds": [0, 1, 2], "n_eval": 32, "n_dev": 16, "tune": 4,
+             "tune_at": [16, 0], "n_boot": 1000},
 }
 
 
 def make_grid(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], **cell_kw: Any) -> list[Cell]:
     return [Cell(task=t, method=m, budget=n, seed=s, **cell_kw)
             for t in tasks for m in methods for n in budgets for s in seeds]
+
+
+def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], out: str | Path, *,
+              tune: int = 1, tune_at: tuple[int, int] | list[int] | None = None, executor: str = "process",
+              workers: int = 2, timeout_s: float | None = 1800, progress: bool = True, **cell_kw: Any
+              ) -> dict[str, Any]:
+    """Run a suite's grid. With ``tune > 1`` every method gets the same search budget: one tuning cell
+    per (task, method), at budget and seed ``tune_at`` (the middle budget and first seed by default),
+    tries ``tune`` configurations on the dev split and keeps the best; every other cell of that task and
+    method then uses the chosen config (``tuned_on`` names the tuning cell). Only test scores are kept."""
+    if tune <= 1:
+        return run_grid(make_grid(tasks, methods, budgets, seeds, tune=1, **cell_kw), out, executor, workers,
+                        timeout_s, progress)
+    tb, ts = tune_at if tune_at else (budgets[len(budgets) // 2], seeds[0])
+    tb = tb if tb in budgets else budgets[len(budgets) // 2]
+    ts = ts if ts in seeds else seeds[0]
+    tuning = make_grid(tasks, methods, [tb], [ts], tune=tune, **cell_kw)
+    rep = run_grid(tuning, out, executor, workers, timeout_s, progress)
+    chosen = {}
+    for c in tuning:
+        rec = json.loads((Path(out) / c.filename(rep["checkpoints"])).read_text())
+        chosen[(c.task, c.method)] = (rec.get("config") or {}) if rec["status"] == "ok" else {}
+    rest = [Cell(task=t, method=m, budget=n, seed=s, config=chosen[(t, m)], tune=1, tuned_on=f"n{tb}-s{ts}", **cell_kw)
+            for t in tasks for m in methods for n in budgets for s in seeds if (n, s) != (tb, ts)]
+    rep2 = run_grid(rest, out, executor, workers, timeout_s, progress)
+    merged = {k: rep[k] + rep2[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s", "timings")}
+    return {**merged, "checkpoints": rep["checkpoints"]}
 
 
 def run_grid(cells: list[Cell], out: str | Path, executor: str = "process", workers: int = 2,
@@ -323,6 +457,8 @@ def run_grid(cells: list[Cell], out: str | Path, executor: str = "process", work
     gen, met = cells[0].generator if cells else None, cells[0].meter if cells else None
     prov = provenance(gen, met)
     ck = prov["checkpoints"]
+    for stale in out.rglob(".*.tmp") if out.exists() else []:  # left by a run that was killed mid-write
+        stale.unlink(missing_ok=True)
     todo, skipped = [], 0
     for cell in cells:
         path = out / cell.filename(ck)
@@ -334,6 +470,8 @@ def run_grid(cells: list[Cell], out: str | Path, executor: str = "process", work
             except (json.JSONDecodeError, OSError):
                 pass  # a corrupt file is recomputed
         todo.append((cell, path))
+    # longest first (finetuning, then the five-slice transfer task), so no worker idles at the end
+    todo.sort(key=lambda cp: (_family(cp[0].method) != "finetune", cp[0].task != "ood_transfer", -cp[0].tune))
     ex = EXECUTORS[executor](workers=workers, timeout_s=timeout_s)
     t0 = time.perf_counter()
     futures = {ex.submit(cell, str(path), cell.key(ck), prov): (cell, path) for cell, path in todo}
@@ -353,24 +491,35 @@ def run_grid(cells: list[Cell], out: str | Path, executor: str = "process", work
                         "status": rec["status"], "total_s": tm.get("total_s", float("nan")),
                         "fit_s": tm.get("fit_s", 0.0), "score_s": tm.get("score_s", 0.0), "error": rec.get("error"),
                         "primary": (rec.get("scores") or {}).get("primary")})
-    return {"cells": len(cells), "skipped": skipped, "ran": len(todo), **status, "wall_s": wall, "timings": timings}
+    return {"cells": len(cells), "skipped": skipped, "ran": len(todo), **status, "wall_s": wall, "timings": timings,
+            "checkpoints": ck}
 
 
 def estimate_full(report: dict[str, Any], quick: dict[str, Any] = SUITES["quick"], full: dict[str, Any] = SUITES["full"]
                   ) -> float:
-    """Rough wall time (s, one worker) of the full suite from a quick run's cell timings: each quick cell
-    stands for len(budgets) x len(seeds) full cells, each fitting (tune + 1) times and scoring
-    n_eval_full / n_eval_quick times as many images (fit time at larger budgets is not extrapolated)."""
-    per = len(full["budgets"]) * len(full["seeds"])
+    """Rough wall time (s, one worker) of the full suite from a quick run's cell timings. Each quick cell
+    stands for one tuning cell (``tune`` fits, ``tune`` dev scorings, one test scoring) and
+    len(budgets) x len(seeds) - 1 cells that fit once and score n_eval_full / n_eval_quick as many images
+    (fit time at larger budgets is not extrapolated)."""
+    per = len(full["budgets"]) * len(full["seeds"]) - 1
+    scale = full["n_eval"] / quick["n_eval"]
     total = 0.0
     for t in report["timings"]:
         if t["status"] != "ok":
             continue
-        total += t.get("fit_s", 0.0) * (full["tune"] + 1) * per
-        total += t.get("score_s", 0.0) * (full["n_eval"] / quick["n_eval"]) * per
-        total += t.get("score_s", 0.0) * full["tune"] * (full["n_dev"] / quick["n_eval"]) * per
+        fit, sc = t.get("fit_s", 0.0), t.get("score_s", 0.0)
+        total += fit * (full["tune"] + 1) + sc * (scale + full["tune"] * full["n_dev"] / quick["n_eval"])
+        total += (fit + sc * scale) * per
     return total
 
 
 def load_results(out: str | Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(Path(out).rglob("*.json")) if not p.name.startswith(".")]
+    """Every cell result under ``out`` (each with ``_path``, the file it came from)."""
+    recs = []
+    for p in sorted(Path(out).rglob("*.json")):
+        if p.name.startswith("."):
+            continue
+        rec = json.loads(p.read_text())
+        rec["_path"] = str(p)
+        recs.append(rec)
+    return recs

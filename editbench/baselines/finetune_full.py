@@ -19,9 +19,9 @@ from editbench.api import Budget, Cost, Edit, EditRequest, Evidence, Method, Met
 
 @dataclass
 class FinetuneConfig(MethodConfig):
-    steps: int = 30
+    steps: int = 20
     lr: float = 1e-4
-    batch_size: int = 8
+    batch_size: int = 4
     train_discriminator: bool = True
 
 
@@ -60,7 +60,7 @@ class FinetuneFull(Method):
     family = "finetune"
     consumes = "targets"
     Config = FinetuneConfig
-    search_space = {"steps": [15, 30, 60], "lr": [5e-5, 1e-4, 3e-4]}
+    search_space = {"steps": [10, 20, 40], "lr": [5e-5, 1e-4, 3e-4]}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config

@@ -33,7 +33,7 @@ class FinetuneLora(Method):
     family = "finetune"
     consumes = "targets"
     Config = LoraFinetuneConfig
-    search_space = {"r": [2, 4, 8], "lr": [3e-4, 1e-3, 3e-3], "steps": [30, 60]}
+    search_space = {"r": [2, 4, 8], "lr": [3e-4, 1e-3, 3e-3], "steps": [20, 40]}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config

@@ -24,7 +24,7 @@ from editbench.api import Budget, Cost, Edit, EditRequest, Evidence, Method, Met
 class RewardConfig(MethodConfig):
     steps: int = 30
     lr: float = 1e-4
-    batch_size: int = 8
+    batch_size: int = 4
     penalty: float = 5.0
 
 

@@ -143,13 +143,21 @@ def part_scores(task: TaskSpec, request: api.EditRequest, before_images: Tensor,
 
 @torch.no_grad()
 def score(task: TaskSpec, method: api.Method, edit: api.Edit, generator, meter, split: str = "test",
-          n: int | None = None, n_boot: int = 1000) -> dict[str, Any]:
+          n: int | None = None, n_boot: int = 1000, cache: dict | None = None, keep_images: int = 0
+          ) -> dict[str, Any]:
     """Score an edit on a task split: per slice the part means, primary and 95% interval; overall the
-    primary over the scored slices (``shifted`` ones for transfer tasks) and the transfer ratio."""
+    primary over the scored slices (``shifted`` ones for transfer tasks) and the transfer ratio.
+
+    ``cache`` (a dict kept by the caller for one generator and meter) holds the unedited samples and
+    their meter readings per (task, slice, split, n), which every method of a task shares.
+    ``keep_images`` > 0 adds ``images`` (the first unedited and edited images of the first scored
+    slice, tensors) for before/after pictures. ``per_image`` holds each part per image (pooled slices),
+    for bootstraps over images and seeds and paired comparisons of methods."""
     request = api.EditRequest.named(task.request)
     n = n or (task.n_test if split == "test" else task.n_dev)
     seed = SPLIT_SEEDS[split]
     slices_out = {}
+    images = None
     pooled: dict[str, list[Tensor]] = {p: [] for p in task.parts}
     for k, sl in enumerate(task.slices):
         world = sl.make_world()
@@ -158,33 +166,57 @@ def score(task: TaskSpec, method: api.Method, edit: api.Edit, generator, meter, 
             before_images = batch.images
             after_images, _ = world.render(request.apply(batch.scene))
             reference = after_images
+            before = None
         else:
             z = generator.make_latents(n, seed + k, scale=sl.z_scale)
-            before_images = generator.generate(batch.captions, z=z)
+            ckey = (task.name, task.version, sl.name, split, n)
+            if cache is not None and ckey in cache:
+                before_images, before = cache[ckey]
+            else:
+                before_images = generator.generate(batch.captions, z=z)
+                before = meter.read(before_images)
+                if cache is not None:
+                    cache[ckey] = (before_images, before)
             after_images = api.edited_generate(edit, generator, batch.captions, z)
             reference, _ = world.render(request.apply(batch.scene))
         if not torch.isfinite(after_images).all():
             raise api.MethodError(f"method {method.name!r} produced non-finite images")
-        before, after = meter.read(before_images), meter.read(after_images)
+        before = meter.read(before_images) if before is None else before
+        after = meter.read(after_images)
         parts = part_scores(task, request, before_images, after_images, before, after)
         point, lo, hi = m.bootstrap_ci(parts, m.harmonic_mean, n_boot=n_boot, seed=k)
         means = {p: m.nanmean(v) for p, v in parts.items()}
         if "cause" in means:
             means["disentangle"] = (means["cause"] + means["isolate"]) / 2
+        rkey = (task.name, task.version, sl.name, split, n, "reference")
+        if method.renders_world:
+            ref_reading = after  # the oracle's images are the reference
+        elif cache is not None and rkey in cache:
+            ref_reading = cache[rkey]
+        else:
+            ref_reading = meter.read(reference)
+            if cache is not None:
+                cache[rkey] = ref_reading
         slices_out[sl.name] = {
             "primary": point, "ci": [lo, hi], "parts": means, "n": n,
-            "fidelity": m.fidelity(after, meter.read(reference)),
+            "fidelity": m.fidelity(after, ref_reading),
             "locality_l1": m.nanmean(m.locality(before_images, after_images, before)["l1"]),
             "feature_shift": m.nanmean(m.feature_shift(before, after)),
         }
         if not task.shifted or sl.name in task.shifted:
             for p, v in parts.items():
                 pooled[p].append(v)
+            if keep_images and images is None:
+                images = {"before": before_images[:keep_images].cpu(), "after": after_images[:keep_images].cpu()}
     per_image = {p: torch.cat(v) for p, v in pooled.items()}
     point, lo, hi = m.bootstrap_ci(per_image, m.harmonic_mean, n_boot=n_boot, seed=99)
     result = {"task": task.name, "task_version": task.version, "task_spec": task.to_dict(), "split": split,
               "primary": point, "ci": [lo, hi],
-              "parts": {p: m.nanmean(v) for p, v in per_image.items()}, "slices": slices_out}
+              "parts": {p: m.nanmean(v) for p, v in per_image.items()}, "slices": slices_out,
+              "per_image": {p: [round(float(x), 6) if x == x else None for x in v.tolist()]  # None: not applicable
+                            for p, v in per_image.items()}}
+    if images is not None:
+        result["images"] = images
     if task.shifted:
         base = slices_out[task.slices[0].name]["primary"]
         result["transfer_ratio"] = point / base if base > 0 else float("nan")

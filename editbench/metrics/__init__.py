@@ -145,9 +145,10 @@ def bootstrap_ci(per_image: dict[str, Tensor], combine: Callable[[dict[str, floa
     point = combine({k: nanmean(v) for k, v in per_image.items()})
     g = torch.Generator().manual_seed(seed)
     idx = torch.randint(B, (n_boot, B), generator=g)
+    resampled = {k: torch.nanmean(v.double()[idx], dim=1) for k, v in per_image.items()}  # (n_boot,) each
     stats = []
-    for row in idx:
-        means = {k: nanmean(v[row]) for k, v in per_image.items()}
+    for i in range(n_boot):
+        means = {k: float(r[i]) for k, r in resampled.items()}
         if any(m != m for m in means.values()):  # a resample with no valid image for a part
             continue
         stats.append(combine(means))
