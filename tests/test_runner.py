@@ -96,21 +96,49 @@ def test_failing_methods_are_recorded_and_the_grid_goes_on(tiny_gen, tmp_path):
                 return Edit(self.name, tensors={"d": torch.full((16,), float("nan"))},
                             hooks={"blocks.2": {"op": "add", "direction": "d"}})
 
+        class Mutates(Method):
+            name = "mutates"
+            consumes = "none"
+            def fit(self, model, request, evidence, budget):
+                with torch.no_grad():
+                    next(model.parameters()).add_(1.0)  # edits the shared model instead of a copy
+                return Edit(self.name)
+
         class Sleeps(Method):
             name = "sleeps"
             consumes = "none"
             def fit(self, model, request, evidence, budget):
                 time.sleep(120)
     """))
-    methods = ["none", f"{f}:Raises", f"{f}:ReturnsNaN", f"{f}:Sleeps"]
+    methods = [f"{f}:Mutates", "none", f"{f}:Raises", f"{f}:ReturnsNaN", f"{f}:Sleeps", "oracle"]
     cells = runner.make_grid(["unlit_lamps"], methods, [4], [0], generator=tiny_gen, **SMALL)
     rep = runner.run_grid(cells, tmp_path / "out", executor="process", workers=2, timeout_s=45, progress=False)
-    assert rep["ok"] == 1 and rep["failed"] == 3
+    assert rep["ok"] == 2 and rep["failed"] == 4
     errors = {t["method"].split(":")[-1]: t["error"] for t in rep["timings"]}
     assert "this method is broken" in errors["Raises"]
     assert "non-finite" in errors["ReturnsNaN"]
     assert "past its limit" in errors["Sleeps"]
-    assert errors["none"] is None
+    assert "in place" in errors["Mutates"]
+    assert errors["none"] is None and errors["oracle"] is None
+    # the cells that ran beside the broken ones score as they do alone
+    alone = runner.run_grid(runner.make_grid(["unlit_lamps"], ["none"], [4], [0], generator=tiny_gen, **SMALL),
+                            tmp_path / "alone", executor="inline", progress=False)
+    assert alone["timings"][0]["primary"] == next(t["primary"] for t in rep["timings"] if t["method"] == "none")
+
+
+def test_suite_tunes_once_per_task_and_method(tiny_gen, tmp_path):
+    rep = runner.run_suite(["unlit_lamps"], ["steer", "none"], [2, 4], [0, 1], tmp_path / "s", tune=3,
+                           executor="inline", progress=False, generator=tiny_gen, n_eval=8, n_dev=8, n_boot=20)
+    assert rep["ok"] == 8 and rep["failed"] == 0
+    recs = {(r["cell"]["method"], r["cell"]["budget"], r["cell"]["seed"]): r for r in runner.load_results(tmp_path / "s")}
+    tuned = recs[("steer", 4, 0)]  # the middle budget and the first seed
+    assert tuned["cell"]["tune"] == 3 and len(tuned["tuning"]) == 3
+    best = max(tuned["tuning"], key=lambda t: t["dev_primary"])["config"]
+    assert {k: tuned["config"][k] for k in best} == best  # the best candidate is the config it kept
+    for (m, n, s), r in recs.items():
+        if m == "steer" and (n, s) != (4, 0):
+            assert r["cell"]["tuned_on"] == "n4-s0" and r["cell"]["tune"] == 1 and not r["tuning"]
+            assert r["cell"]["config"] == r["config"] == tuned["config"]
 
 
 def test_candidate_configs_are_shared_and_seeded():

@@ -211,7 +211,7 @@ def headline_budget(summary: pd.DataFrame) -> int:
 
 
 def _fmt(x: float, nd: int = 3) -> str:
-    return "-" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
+    return "-" if x is None or not math.isfinite(x) else f"{round(x, nd) + 0.0:.{nd}f}"  # no "-0.000"
 
 
 def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
@@ -290,6 +290,9 @@ def plot_budget_curves(summary: pd.DataFrame, out: Path) -> Path:
                     ls="--" if fam == "reference" else "-")
             ax.fill_between(d.budget, d.ci_lo, d.ci_hi, color=colors[m], alpha=0.12, lw=0)
         ax.set_xscale("log", base=2)
+        budgets = sorted(st.budget.unique())
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+        ax.minorticks_off()
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(task, fontsize=10)
         ax.set_xlabel("evidence budget n (examples)")
@@ -378,14 +381,15 @@ def before_after_grid(summary: pd.DataFrame, task: str, budget: int, out: Path) 
     if rows[0][0] != "unedited":  # only the oracle had pictures
         rows.insert(0, ("unedited (renders)", np.asarray(Image.open(strips[0][1]).convert("RGB"))[: rows[0][1].shape[0]]))
     w = rows[0][1].shape[1] / rows[0][1].shape[0]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(1.0 * w + 1.6, 1.0 * len(rows) + 0.4), squeeze=False)
+    fig_w = 1.0 * w + 1.8
+    fig, axes = plt.subplots(len(rows), 1, figsize=(fig_w, 1.0 * len(rows) + 0.4), squeeze=False)
     for ax, (label, img) in zip(axes[:, 0], rows, strict=True):
         ax.imshow(img, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(f"{task}, n = {budget}: before (top) and after, same latents and captions", fontsize=9)
-    fig.tight_layout(pad=0.3)
+    fig.subplots_adjust(left=1.7 / fig_w, right=0.99, top=1 - 0.35 / (1.0 * len(rows) + 0.4), bottom=0.01, hspace=0.08)
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
@@ -475,8 +479,9 @@ def publish(results: str | Path, out: str | Path, budget: int | None = None, n_b
     md = to_markdown(t, m)
     _atomic_text(out / "leaderboard.md", md)
     _atomic_text(out / "leaderboard.csv", f"# {meta_line(m)}\n" + t.to_csv(index=False))
-    payload = {"meta": m, "budget": budget, "rows": json.loads(t.to_json(orient="records")),
-               "curves": json.loads(summary.drop(columns=["image", "family_order"]).to_json(orient="records"))}
+    curves = summary.drop(columns=["image", "family_order"])
+    payload = {"meta": m, "budget": budget, "rows": json.loads(t.to_json(orient="records", double_precision=15)),
+               "curves": json.loads(curves.to_json(orient="records", double_precision=15))}
     _atomic_text(out / "leaderboard.json", json.dumps(payload, indent=1))
     _atomic_text(out / "leaderboard.tex", to_latex(t, m))
     plots = {"budget": plot_budget_curves(summary, out / "plots" / "budget_curves.png"),

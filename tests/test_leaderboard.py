@@ -1,0 +1,199 @@
+import csv
+import io
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from editbench import leaderboard as L
+from editbench import runner
+from editbench.cli import main
+
+TINY_G = {"channels": [32, 32, 16, 16, 8], "z_dim": 16, "w_dim": 32, "text_dim": 16, "text_layers": 1}
+TINY_D = {"channels": [8, 16, 16, 16], "text_dim": 16}
+SMALL = {"n_eval": 8, "n_dev": 8, "n_boot": 50, "tune": 1}
+TASKS, METHODS = ["unlit_lamps", "second_order"], ["none", "oracle", "steer"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """A small results folder: 2 tasks x (3 methods + one that raises) x budgets 2, 4 x seeds 0, 1."""
+    from editbench.models.train import train_generator
+
+    root = tmp_path_factory.mktemp("lb")
+    gen = train_generator(root / "run", steps=2, batch_size=4, bf16=False, generator_config=TINY_G,
+                          discriminator_config=TINY_D, progress=False) / "generator"
+    bad = root / "broken.py"
+    bad.write_text(textwrap.dedent("""
+        from editbench.api import Method
+
+        class Broken(Method):
+            name = "broken"
+            family = "edit"
+            consumes = "none"
+            def fit(self, model, request, evidence, budget):
+                raise RuntimeError("broken on purpose")
+    """))
+    methods = [*METHODS, f"{bad}:Broken"]
+    cells = runner.make_grid(TASKS, methods, [2, 4], [0, 1], generator=str(gen), **SMALL)
+    rep = runner.run_grid(cells, root / "results", executor="inline", progress=False)
+    assert rep["ok"] == 24 and rep["failed"] == 8
+    return root / "results"
+
+
+def test_summary_ranks_the_oracle_first_and_keeps_failed_cells(results):
+    df, per_image = L.load_frame(results)
+    assert len(df) == 32 and (df.status == "failed").sum() == 8
+    s = L.summarize(df, per_image, n_boot=200)
+    assert len(s) == 2 * 4 * 2  # tasks x methods x budgets
+    for (_task, _budget), g in s.groupby(["task", "budget"]):
+        g = g.set_index("method")
+        assert g.loc["oracle", "rank"] == 1 and g.loc["oracle", "primary"] > 0.8
+        assert g.loc["none", "primary"] == 0.0 and g.loc["none", "rank"] > 1
+        assert g.loc["oracle", "ci_lo"] <= g.loc["oracle", "primary"] <= g.loc["oracle", "ci_hi"]
+        broken = g.filter(like="Broken", axis=0).iloc[0]
+        assert broken.status == "failed" and "broken on purpose" in broken.error and broken["n_failed"] == 2
+
+
+def test_published_tables_agree_with_the_json(results, tmp_path):
+    assert main(["leaderboard", "build", "--results", str(results), "--out", str(tmp_path / "site"), "--budget", "4"]) == 0
+    site = tmp_path / "site"
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.tex", "index.html",
+                 "plots/budget_curves.png", "plots/cost.png", "grids/unlit_lamps.png", "grids/second_order.png"):
+        assert (site / name).stat().st_size > 0, name
+    js = json.loads((site / "leaderboard.json").read_text())
+    rows = js["rows"]
+    assert len(rows) == len(TASKS) * (len(METHODS) + 1)
+    assert len({(r["task"], r["method"]) for r in rows}) == len(rows)
+    assert js["meta"]["seeds"] == [0, 1] and js["meta"]["generator"] and js["meta"]["commits"]
+
+    text = (site / "leaderboard.csv").read_text()
+    assert text.startswith("# suite")
+    table = list(csv.DictReader(io.StringIO(text.split("\n", 1)[1])))
+    assert len(table) == len(rows)
+    for r, c in zip(rows, table, strict=True):
+        assert (r["task"], r["method"]) == (c["task"], c["method"])
+        if r["primary"] is None:
+            assert c["status"] == "failed" and c["primary"] == ""
+        else:
+            assert float(c["primary"]) == pytest.approx(r["primary"], abs=1e-12)
+
+    md = (site / "leaderboard.md").read_text()
+    md_rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| task")]
+    assert len(md_rows) == len(rows)
+    for r, line in zip(rows, md_rows, strict=True):
+        cells = [x.strip() for x in line.strip("|").split("|")]
+        assert cells[0] == r["task"] and cells[2] == r["method"]
+        assert cells[4] == ("failed" if r["primary"] is None else f"**{r['primary']:.3f}** "
+                            f"[{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]".replace("-0.000", "0.000"))
+    assert "commit" in md and "generator" in md
+    assert r"\toprule" in (site / "leaderboard.tex").read_text()
+    html = (site / "index.html").read_text()
+    assert "http://" not in html and "https://" not in html  # works offline
+
+
+def test_gate_passes_on_the_same_results_and_fails_on_a_drop(results, tmp_path, capsys):
+    base = tmp_path / "baseline.json"
+    assert main(["check", "--update", "--baseline", str(base), "--results", str(results)]) == 0
+    assert main(["check", "--baseline", str(base), "--results", str(results)]) == 0
+    assert main(["check", "--baseline", str(base), "--results", str(results)]) == 0
+    assert "PASS" in capsys.readouterr().out
+
+    worse = tmp_path / "worse"
+    shutil.copytree(results, worse)
+    target = next(p for p in worse.rglob("*.json") if "/oracle/" in p.as_posix() and "n4-s0" in p.name)
+    rec = json.loads(target.read_text())
+    b = json.loads(base.read_text())["cells"]["unlit_lamps/oracle/n4/s0" if "unlit" in str(target) else
+                                               "second_order/oracle/n4/s0"]
+    tol = L.tolerance("primary", b)
+    rec["scores"]["primary"] -= tol + 0.05
+    target.write_text(json.dumps(rec))
+    assert main(["check", "--baseline", str(base), "--results", str(worse)]) == 1
+    out = capsys.readouterr().out
+    assert "oracle/n4/s0" in out and "primary" in out and "FAIL" in out
+
+    # a small change within the tolerance passes
+    rec["scores"]["primary"] += 0.05 + tol / 2
+    target.write_text(json.dumps(rec))
+    assert main(["check", "--baseline", str(base), "--results", str(worse)]) == 0
+
+    next(p for p in worse.rglob("*.json") if "/steer/" in p.as_posix()).unlink()
+    assert main(["check", "--baseline", str(base), "--results", str(worse)]) == 1
+    assert "missing cell" in capsys.readouterr().out
+
+
+def test_gate_and_builder_reject_bad_input(results, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["check", "--baseline", str(bad), "--results", str(results)]) == 2
+    assert main(["check", "--baseline", str(tmp_path / "none.json"), "--results", str(results)]) == 2
+    assert main(["leaderboard", "build", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "s")]) == 2
+    assert main(["leaderboard", "build", "--results", str(results), "--out", str(tmp_path / "s"), "--budget", "7"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4 and all(line.startswith("editbench: error:") for line in err)
+
+
+def _chromium() -> tuple[str, str] | None:
+    browser, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+    if not browser or not driver:
+        return None
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return None
+    return browser, driver
+
+
+def test_html_page_opens_and_sorts_in_headless_chromium(results, tmp_path):
+    found = _chromium()
+    if found is None:
+        pytest.skip("Debian's chromium and chromium-driver (and selenium) are needed; .ci/run installs them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    site = tmp_path / "site"
+    L.publish(results, site, budget=4, n_boot=100)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = found[0]
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(found[1]), options=opts)
+    try:
+        driver.get((site / "index.html").as_uri())
+        assert "editbench leaderboard" in driver.title
+        table = driver.find_element(By.ID, "table-unlit_lamps")
+        headers = table.find_elements(By.TAG_NAME, "th")
+        col = [h.text for h in headers].index("primary")
+
+        def column() -> list[float]:
+            rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+            return [float(r.find_elements(By.TAG_NAME, "td")[col].get_attribute("data-value")) for r in rows]
+
+        headers[col].click()
+        asc = column()
+        assert asc == sorted(asc) and len(asc) == len(METHODS) + 1
+        headers[col].click()
+        assert column() == sorted(asc, reverse=True)
+        images = driver.find_elements(By.TAG_NAME, "img")
+        assert images and all(driver.execute_script("return arguments[0].naturalWidth", i) > 0 for i in images)
+        shot = tmp_path / "page.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        driver.quit()
+
+
+def test_results_carry_before_after_pictures(results):
+    pngs = list(Path(results).rglob("*.png"))
+    assert len(pngs) == 24  # one per ok cell
+    from PIL import Image
+
+    w, h = Image.open(pngs[0]).size
+    assert (w, h) == (64 * runner.SAMPLE_IMAGES, 128)
