@@ -360,6 +360,16 @@ def cmd_leaderboard_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leaderboard_export(args: argparse.Namespace) -> int:
+    from editbench import leaderboard as L
+
+    if not args.out.endswith(".jsonl.gz"):
+        raise UsageError(f"--out must end in .jsonl.gz, got {args.out!r}")
+    n = L.export(args.results, args.out)
+    print(f"{n} cell records written to {args.out}")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from editbench import leaderboard as L
 
@@ -455,10 +465,14 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="tables, plots and a static page from stored results")
     lbsub = lb.add_subparsers(dest="leaderboard_command", required=True, parser_class=_Parser)
     build = lbsub.add_parser("build", help="write leaderboard.{md,csv,json,tex}, plots, grids and index.html")
-    build.add_argument("--results", required=True, help="results folder written by editbench run")
+    build.add_argument("--results", required=True, help="results folder written by editbench run, or an export")
     build.add_argument("--out", required=True, help="output folder (e.g. site/)")
     build.add_argument("--budget", type=_positive_int, default=None, help="evidence budget of the tables (default 16)")
     build.set_defaults(func=cmd_leaderboard_build)
+    exp = lbsub.add_parser("export", help="write a results folder's records to one .jsonl.gz (to commit)")
+    exp.add_argument("--results", required=True)
+    exp.add_argument("--out", required=True, help="output .jsonl.gz")
+    exp.set_defaults(func=cmd_leaderboard_export)
 
     check = sub.add_parser("check", help="score gate: compare results with a baseline; exit 1 if a score dropped")
     check.add_argument("--baseline", default="leaderboard/baseline.json")

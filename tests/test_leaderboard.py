@@ -197,3 +197,12 @@ def test_results_carry_before_after_pictures(results):
 
     w, h = Image.open(pngs[0]).size
     assert (w, h) == (64 * runner.SAMPLE_IMAGES, 128)
+
+
+def test_export_round_trips_the_tables(results, tmp_path):
+    exported = tmp_path / "full.jsonl.gz"
+    assert main(["leaderboard", "export", "--results", str(results), "--out", str(exported)]) == 0
+    a = L.publish(results, tmp_path / "a", budget=4, n_boot=100)["table"]
+    b = L.publish(exported, tmp_path / "b", budget=4, n_boot=100)["table"]
+    assert a.equals(b)
+    assert main(["leaderboard", "export", "--results", str(results), "--out", str(tmp_path / "x.json")]) == 2

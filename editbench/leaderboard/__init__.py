@@ -43,13 +43,7 @@ def load_frame(results: str | Path) -> tuple[pd.DataFrame, dict[int, dict[str, n
     """One row per cell of a results folder, and per row its per-image part scores (ok cells only).
     Where a folder holds the same (task, method, budget, seed) more than once (results of other
     checkpoints or package versions), the most recently finished one is kept."""
-    results = Path(results)
-    if not results.is_dir():
-        raise LeaderboardError(f"results folder {str(results)!r} does not exist")
-    try:
-        recs = runner.load_results(results)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LeaderboardError(f"a result file in {str(results)!r} is not valid JSON: {e}") from None
+    recs = read_records(results)
     rows, per_image = [], {}
     for rec in recs:
         if not isinstance(rec, dict) or "cell" not in rec or "status" not in rec:
@@ -77,7 +71,7 @@ def load_frame(results: str | Path) -> tuple[pd.DataFrame, dict[int, dict[str, n
             "dirty": (prov.get("git") or {}).get("dirty"),
             "generator": (prov.get("checkpoints") or {}).get("generator"),
             "meter": (prov.get("checkpoints") or {}).get("meter"),
-            "image": str(Path(rec["_path"]).with_suffix(".png")),
+            "image": str(Path(rec["_path"]).with_suffix(".png")) if "#" not in rec["_path"] else "",
         }
         for p, v in (sc.get("parts") or {}).items():
             row[f"part_{p}"] = v
@@ -94,6 +88,42 @@ def load_frame(results: str | Path) -> tuple[pd.DataFrame, dict[int, dict[str, n
             per_image[i] = {p: np.asarray([np.nan if x is None else x for x in v], dtype=np.float64) for p, v in pi.items()}
     df["family_order"] = df["family"].map(FAMILY_ORDER).fillna(9)
     return df.sort_values(["task", "budget", "family_order", "method", "seed"]), per_image  # index: keys of per_image
+
+
+def read_records(results: str | Path) -> list[dict[str, Any]]:
+    """Cell records from a results folder (one JSON per cell) or an export (``.jsonl`` / ``.jsonl.gz``)."""
+    import gzip
+
+    results = Path(results)
+    try:
+        if results.is_file() and results.name.endswith((".jsonl", ".jsonl.gz")):
+            opener = gzip.open if results.suffix == ".gz" else open
+            with opener(results, "rt") as f:
+                recs = [json.loads(line) for line in f if line.strip()]
+            for i, rec in enumerate(recs):
+                rec["_path"] = f"{results}#{i}"
+            return recs
+        if not results.is_dir():
+            raise LeaderboardError(f"results {str(results)!r}: no such folder or .jsonl(.gz) export")
+        return runner.load_results(results)
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, EOFError) as e:
+        raise LeaderboardError(f"results {str(results)!r} could not be read: {e}") from None
+
+
+def export(results: str | Path, out: str | Path) -> int:
+    """Write every cell record of a results folder to one gzipped JSON-lines file (the compact form that
+    is committed); returns the number of records."""
+    import gzip
+
+    recs = read_records(results)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    with gzip.open(tmp, "wt", compresslevel=9) as f:
+        for rec in sorted(recs, key=lambda r: r["_path"]):
+            f.write(json.dumps({k: v for k, v in rec.items() if k != "_path"}, sort_keys=True) + "\n")
+    os.replace(tmp, out)
+    return len(recs)
 
 
 # ---- aggregation --------------------------------------------------------------------------------------
@@ -180,7 +210,7 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
         out.extend(rows.values())
     s = pd.DataFrame(out)
     s["tied"] = s.duplicated(["task", "budget", "rank"], keep=False) & s["rank"].notna()
-    return s.sort_values(["task", "budget", "rank", "primary"], ascending=[True, True, True, False],
+    return s.sort_values(["task", "budget", "primary", "rank"], ascending=[True, True, False, True],
                          na_position="last").reset_index(drop=True)
 
 
@@ -198,7 +228,8 @@ def meta(df: pd.DataFrame) -> dict[str, Any]:
 
 
 def meta_line(m: dict[str, Any]) -> str:
-    return (f"suite {m['suite']} (budgets {m['budgets']}, seeds {m['seeds']}, {m['n_eval']} test images per slice); "
+    n_eval = "/".join(str(int(n)) for n in m["n_eval"])
+    return (f"suite {m['suite']} (budgets {m['budgets']}, seeds {m['seeds']}, {n_eval} test images per slice); "
             f"editbench {', '.join(m['editbench'])}; commit {', '.join(m['commits']) or '?'}; "
             f"generator {', '.join(m['generator'])}; meter {', '.join(m['meter'])}; "
             f"{m['cells']} cells, {m['failed_cells']} failed")
@@ -368,7 +399,7 @@ def before_after_grid(summary: pd.DataFrame, task: str, budget: int, out: Path) 
 
     plt = _plt()
     st = summary[(summary.task == task) & (summary.budget == budget)].sort_values(["family_order", "method"])
-    strips = [(r.method, Path(r.image)) for _, r in st.iterrows() if Path(r.image).exists()]
+    strips = [(r.method, Path(r.image)) for _, r in st.iterrows() if r.image and Path(r.image).is_file()]
     if not strips:
         return None
     rows: list[tuple[str, np.ndarray]] = []
@@ -493,7 +524,10 @@ def publish(results: str | Path, out: str | Path, budget: int | None = None, n_b
     for task in sorted(t.task.unique()):
         tt = t[t.task == task]
         grid = grids.get(task)
-        sections.append(f"<h2 id='{task}'>{task}</h2>\n{_html_table(tt, task)}\n"
+        from editbench.benchmarks import TASKS
+
+        about = html.escape(TASKS[task].description) if task in TASKS else ""
+        sections.append(f"<h2 id='{task}'>{task}</h2>\n<p>{about}</p>\n{_html_table(tt, task)}\n"
                         + (f'<img src="grids/{task}.png" alt="before and after, {task}">' if grid else ""))
     figs = "".join(f'<h3>{html.escape(name)}</h3><img src="plots/{p.name}" alt="{name} plot">'
                    for name, p in plots.items() if p)
