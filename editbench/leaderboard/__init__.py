@@ -245,12 +245,16 @@ def _fmt(x: float, nd: int = 3) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{round(x, nd) + 0.0:.{nd}f}"  # no "-0.000"
 
 
+TABLE_FIXED = ("task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", "transfer_ratio", "fidelity", "fit_s",
+               "evaluator_calls", "budget", "seeds", "status")
+
+
 def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
     """The published table: one row per (task, method) at one budget, numbers as in the JSON."""
     budget = headline_budget(summary) if budget is None else budget
     s = summary[summary.budget == budget]
     parts = [c for c in summary.columns if c.startswith("part_")]
-    cols = ["task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", *parts, "fidelity", "fit_s",
+    cols = ["task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", *parts, "transfer_ratio", "fidelity", "fit_s",
             "evaluator_calls", "budget", "seeds", "status"]
     t = s[cols].copy()
     t["rank"] = [("=" if tied else "") + (str(int(r)) if math.isfinite(r) else "-")
@@ -259,14 +263,17 @@ def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
 
 
 def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
-    view = t.copy()
-    num = [c for c in view.columns if view[c].dtype.kind == "f"]
-    for c in num:
-        view[c] = [_fmt(x, 1 if c == "fit_s" else 3) for x in view[c]]
-    view["primary"] = [f"**{p}** [{lo}, {hi}]" if p != "-" else "failed" for p, lo, hi in
-                       zip(view.primary, view.ci_lo, view.ci_hi, strict=True)]
-    view = view.drop(columns=["ci_lo", "ci_hi", "budget"])
-    view = view.rename(columns={"primary": "primary [95% CI]", "fit_s": "fit s", "evaluator_calls": "evaluator calls"})
+    """The README table: one row per (task, method); the parts that apply to a task in one column."""
+    parts = [c for c in t.columns if c not in TABLE_FIXED]
+    rows = []
+    for _, r in t.iterrows():
+        primary = "failed" if not math.isfinite(r.primary) else f"**{_fmt(r.primary)}** [{_fmt(r.ci_lo)}, {_fmt(r.ci_hi)}]"
+        shown = ", ".join(f"{p} {_fmt(r[p])}" for p in [*parts, "transfer_ratio"] if math.isfinite(r[p]))
+        rows.append({"task": r.task, "rank": r["rank"], "method": r.method, "family": r.family,
+                     "primary [95% CI]": primary, "parts": shown, "fidelity": _fmt(r.fidelity),
+                     "fit s": _fmt(r.fit_s, 1), "evaluator calls": str(r.evaluator_calls), "seeds": r.seeds,
+                     "status": r.status})
+    view = pd.DataFrame(rows)
     return (f"Evidence budget n = {int(t.budget.iloc[0])}. {meta_line(m)}.\n\n"
             + view.to_markdown(index=False, disable_numparse=True) + "\n")
 
