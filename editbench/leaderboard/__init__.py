@@ -399,37 +399,42 @@ def plot_cost(summary: pd.DataFrame, out: Path, budget: int) -> Path:
     return out
 
 
-def before_after_grid(summary: pd.DataFrame, task: str, budget: int, out: Path) -> Path | None:
+def before_after_grid(summary: pd.DataFrame, task: str, budget: int, out: Path, scale: int = 1) -> Path | None:
     """Rows: the unedited samples, then each method's edited samples (same latents and captions; the
-    oracle's row is the renderer's answer)."""
-    from PIL import Image
+    oracle's row is the renderer's answer), at ``scale`` x the native 64 px, labelled on the left."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    plt = _plt()
     st = summary[(summary.task == task) & (summary.budget == budget)].sort_values(["family_order", "method"])
     strips = [(r.method, Path(r.image)) for _, r in st.iterrows() if r.image and Path(r.image).is_file()]
     if not strips:
         return None
-    rows: list[tuple[str, np.ndarray]] = []
+    rows: list[tuple[str, Image.Image]] = []
     for m, p in strips:
-        a = np.asarray(Image.open(p).convert("RGB"))
-        h = a.shape[0] // 2
+        a = Image.open(p).convert("RGB")
+        h = a.height // 2
         if not rows and m != "oracle":
-            rows.append(("unedited", a[:h]))
-        rows.append((m + (" (renders)" if m == "oracle" else ""), a[h:]))
-    if rows[0][0] != "unedited":  # only the oracle had pictures
-        rows.insert(0, ("unedited (renders)", np.asarray(Image.open(strips[0][1]).convert("RGB"))[: rows[0][1].shape[0]]))
-    w = rows[0][1].shape[1] / rows[0][1].shape[0]
-    fig_w = 1.0 * w + 1.8
-    fig, axes = plt.subplots(len(rows), 1, figsize=(fig_w, 1.0 * len(rows) + 0.4), squeeze=False)
-    for ax, (label, img) in zip(axes[:, 0], rows, strict=True):
-        ax.imshow(img, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(f"{task}, n = {budget}: before (top) and after, same latents and captions", fontsize=9)
-    fig.subplots_adjust(left=1.7 / fig_w, right=0.99, top=1 - 0.35 / (1.0 * len(rows) + 0.4), bottom=0.01, hspace=0.08)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+            rows.append(("unedited", a.crop((0, 0, a.width, h))))
+        rows.append((m + (" (renders)" if m == "oracle" else ""), a.crop((0, h, a.width, 2 * h))))
+    if rows[0][0] != "unedited":  # only the oracle had pictures: its renders before the edit
+        a = Image.open(strips[0][1]).convert("RGB")
+        rows.insert(0, ("unedited (renders)", a.crop((0, 0, a.width, a.height // 2))))
+    w, h = rows[0][1].width * scale, rows[0][1].height * scale
+    label_w, gap, top = 130, 3, 20
+    canvas = Image.new("RGB", (label_w + w + gap, top + len(rows) * (h + gap)), "white")
+    draw = ImageDraw.Draw(canvas)
+    try:
+        font = ImageFont.load_default(size=11)
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    draw.text((4, 4), f"{task}, n = {budget}: unedited, then each method (same latents and captions)",
+              fill="black", font=font)
+    for i, (label, img) in enumerate(rows):
+        y = top + i * (h + gap)
+        canvas.paste(img.resize((w, h), Image.NEAREST), (label_w, y))
+        draw.text((label_w - 8, y + h // 2), label, fill="black", font=font, anchor="rm")
+    tmp = out.with_name(f".{out.name}.tmp")
+    canvas.save(tmp, format="PNG", optimize=True)
+    os.replace(tmp, out)
     return out
 
 
@@ -469,6 +474,7 @@ th { cursor: pointer; background: #f4f4f4; user-select: none; }
 th[data-order=asc]::after { content: " \\25B2"; } th[data-order=desc]::after { content: " \\25BC"; }
 td.text, th.text { text-align: left; } tr.failed td { color: #b00; }
 .meta { color: #555; font-size: 12px; } img { max-width: 100%; }
+img.grid { image-rendering: pixelated; width: 100%; max-width: 1000px; }
 """
 
 
@@ -535,7 +541,7 @@ def publish(results: str | Path, out: str | Path, budget: int | None = None, n_b
 
         about = html.escape(TASKS[task].description) if task in TASKS else ""
         sections.append(f"<h2 id='{task}'>{task}</h2>\n<p>{about}</p>\n{_html_table(tt, task)}\n"
-                        + (f'<img src="grids/{task}.png" alt="before and after, {task}">' if grid else ""))
+                        + (f'<img class="grid" src="grids/{task}.png" alt="before and after, {task}">' if grid else ""))
     figs = "".join(f'<h3>{html.escape(name)}</h3><img src="plots/{p.name}" alt="{name} plot">'
                    for name, p in plots.items() if p)
     page = f"""<!DOCTYPE html>
