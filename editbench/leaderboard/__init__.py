@@ -19,6 +19,7 @@ import html
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,8 @@ def load_frame(results: str | Path) -> tuple[pd.DataFrame, dict[int, dict[str, n
         if pi:
             per_image[i] = {p: np.asarray([np.nan if x is None else x for x in v], dtype=np.float64) for p, v in pi.items()}
     df["family_order"] = df["family"].map(FAMILY_ORDER).fillna(9)
-    return df.sort_values(["task", "budget", "family_order", "method", "seed"]), per_image  # index: keys of per_image
+    # the index is kept: it is the key of per_image
+    return df.sort_values(["task", "budget", "family_order", "method", "seed"]), per_image
 
 
 def read_records(results: str | Path) -> list[dict[str, Any]]:
@@ -144,8 +146,8 @@ def _boot(parts: list[dict[str, np.ndarray]], seed_idx: np.ndarray, img_idx: np.
     s = seed_idx[:, :S] % S  # (B, S)
     j = img_idx[:, :S, :n] % n  # (B, S, n)
     draws = X[:, s[..., None], j]  # (P, B, S, n)
-    with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("ignore", RuntimeWarning)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample where a part applies to no image
         means = np.nanmean(draws.reshape(len(names), draws.shape[1], -1), axis=2)  # (P, B)
     return float(point), _harmonic(means)
 
@@ -309,6 +311,15 @@ def _colors(methods: list[str]) -> dict[str, Any]:
     return {m: cmap(i % cmap.N) for i, m in enumerate(methods)}
 
 
+def _legend(axes) -> tuple[list, list]:
+    """Legend entries of every panel, each method once."""
+    seen: dict[str, Any] = {}
+    for ax in axes.flat:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, h)
+    return list(seen.values()), list(seen)
+
+
 def plot_budget_curves(summary: pd.DataFrame, out: Path) -> Path:
     plt = _plt()
     tasks = sorted(summary.task.unique())
@@ -338,7 +349,7 @@ def plot_budget_curves(summary: pd.DataFrame, out: Path) -> Path:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(tasks):]:
         ax.set_axis_off()
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles, labels = _legend(axes)
     fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(out, dpi=110)
@@ -391,7 +402,7 @@ def plot_cost(summary: pd.DataFrame, out: Path, budget: int) -> Path:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(tasks):]:
         ax.set_axis_off()
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles, labels = _legend(axes)
     fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(out, dpi=110)
