@@ -122,6 +122,8 @@ def test_gate_passes_on_the_same_results_and_fails_on_a_drop(results, tmp_path, 
     next(p for p in worse.rglob("*.json") if "/steer/" in p.as_posix()).unlink()
     assert main(["check", "--baseline", str(base), "--results", str(worse)]) == 1
     assert "missing cell" in capsys.readouterr().out
+    assert "31 of 32 cells (incomplete)" in L.meta_line(L.meta(L.load_frame(worse)[0]))
+    assert "incomplete" not in L.meta_line(L.meta(L.load_frame(results)[0]))
 
 
 def test_gate_and_builder_reject_bad_input(results, tmp_path, capsys):

@@ -223,6 +223,7 @@ def meta(df: pd.DataFrame) -> dict[str, Any]:
     return {
         "suite": suite, "budgets": budgets, "seeds": seeds, "n_eval": sorted(df.n_eval.dropna().unique().tolist()),
         "cells": int(len(df)), "failed_cells": int((df.status != "ok").sum()),
+        "expected_cells": int(df.task.nunique() * df.method.nunique() * len(budgets) * len(seeds)),
         "editbench": sorted(df.version.dropna().unique().tolist()),
         "commits": sorted({c[:10] + ("+dirty" if d else "") for c, d in zip(df.commit, df.dirty, strict=True) if c}),
         "generator": sorted(df.generator.dropna().unique().tolist()), "meter": sorted(df.meter.dropna().unique().tolist()),
@@ -234,7 +235,9 @@ def meta_line(m: dict[str, Any]) -> str:
     return (f"suite {m['suite']} (budgets {m['budgets']}, seeds {m['seeds']}, {n_eval} test images per slice); "
             f"editbench {', '.join(m['editbench'])}; commit {', '.join(m['commits']) or '?'}; "
             f"generator {', '.join(m['generator'])}; meter {', '.join(m['meter'])}; "
-            f"{m['cells']} cells, {m['failed_cells']} failed")
+            + (f"{m['cells']} cells" if m["cells"] >= m.get("expected_cells", 0)
+               else f"{m['cells']} of {m['expected_cells']} cells (incomplete)")
+            + f", {m['failed_cells']} failed")
 
 
 def headline_budget(summary: pd.DataFrame) -> int:
