@@ -323,14 +323,31 @@ def _legend(axes) -> tuple[list, list]:
     return list(seen.values()), list(seen)
 
 
+def _task_panels(plt, n: int):
+    """One panel per task, two to a row."""
+    cols = min(2, n)
+    rows = (n + cols - 1) // cols
+    return plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+
+
+def _save_panels(plt, fig, axes, n: int, out: Path) -> Path:
+    """Hide unused panels, one legend for all of them below, save."""
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
+    handles, labels = _legend(axes)
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def plot_budget_curves(summary: pd.DataFrame, out: Path) -> Path:
     plt = _plt()
     tasks = sorted(summary.task.unique())
     methods = sorted(summary.method.unique(), key=lambda m: (summary[summary.method == m].family_order.iloc[0], m))
     colors = _colors(methods)
-    cols = min(2, len(tasks))
-    rows = (len(tasks) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = _task_panels(plt, len(tasks))
     for ax, task in zip(axes.flat, tasks, strict=False):
         st = summary[summary.task == task]
         for m in methods:
@@ -350,14 +367,7 @@ def plot_budget_curves(summary: pd.DataFrame, out: Path) -> Path:
         ax.set_xlabel("evidence budget n (examples)")
         ax.set_ylabel("primary score")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(tasks):]:
-        ax.set_axis_off()
-    handles, labels = _legend(axes)
-    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save_panels(plt, fig, axes, len(tasks), out)
 
 
 def plot_transfer(summary: pd.DataFrame, out: Path, budget: int) -> Path | None:
@@ -389,9 +399,7 @@ def plot_cost(summary: pd.DataFrame, out: Path, budget: int) -> Path:
     st = summary[summary.budget == budget]
     tasks = sorted(st.task.unique())
     colors = _colors(sorted(summary.method.unique()))
-    cols = min(2, len(tasks))
-    rows = (len(tasks) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = _task_panels(plt, len(tasks))
     for ax, task in zip(axes.flat, tasks, strict=False):
         for _, r in st[st.task == task].iterrows():
             x = max(r.fit_s, 1e-2) if math.isfinite(r.fit_s) else math.nan
@@ -403,14 +411,7 @@ def plot_cost(summary: pd.DataFrame, out: Path, budget: int) -> Path:
         ax.set_xlabel("fit time (s, one CPU thread; 0 shown at 0.01)")
         ax.set_ylabel("primary score")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(tasks):]:
-        ax.set_axis_off()
-    handles, labels = _legend(axes)
-    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save_panels(plt, fig, axes, len(tasks), out)
 
 
 def before_after_grid(summary: pd.DataFrame, task: str, budget: int, out: Path, scale: int = 1) -> Path | None:
