@@ -109,6 +109,8 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
     out = train_generator(
         args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, device=args.device,
         bf16=_bf16(args), ckpt_every=args.ckpt_every, sample_every=args.sample_every, resume=args.resume,
+        g_lr=args.g_lr, d_lr=args.d_lr, ema_decay=args.ema_decay, marginal_weight=args.marginal_weight,
+        init_from=args.init_from,
     )
     print(f"generator saved in {out / 'generator'}")
     return 0
@@ -515,6 +517,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--ckpt-every", type=_positive_int, default=1000)
         if name == "generator":
             p.add_argument("--sample-every", type=_positive_int, default=2000)
+            p.add_argument("--g-lr", type=float, default=2e-4)
+            p.add_argument("--d-lr", type=float, default=4e-4)
+            p.add_argument("--ema-decay", type=float, default=0.999)
+            p.add_argument("--marginal-weight", type=float, default=0.0,
+                           help="weight of the loss that matches the batch's lamp-count and lit-count histograms to the world's")
+            p.add_argument("--init-from", default=None,
+                           help="continue from this generator folder (its discriminator beside it), e.g. the shipped one")
         p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
         p.set_defaults(func=func)
     return parser

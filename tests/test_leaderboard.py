@@ -90,8 +90,32 @@ def test_published_tables_agree_with_the_json(results, tmp_path):
                             f"[{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]".replace("-0.000", "0.000"))
     assert "commit" in md and "generator" in md
     assert r"\toprule" in (site / "leaderboard.tex").read_text()
+    fam = [line for line in (site / "families.md").read_text().splitlines() if line.startswith("| ") and "leader" not in line]
+    assert len(fam) == len(TASKS) * 2 and all(line.rstrip(" |").endswith("edit") for line in fam)  # steer: the only family
     html = (site / "index.html").read_text()
     assert "http://" not in html and "https://" not in html  # works offline
+
+
+def test_families_table_names_a_leader_only_where_the_bootstrap_separates():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.02, 500)
+    def row(method, family, primary):
+        return {"task": "t", "budget": 4, "method": method, "family": family, "primary": primary,
+                "ci_lo": primary - 0.04, "ci_hi": primary + 0.04}
+    summary = pd.DataFrame([row("oracle", "reference", 0.95), row("a", "edit", 0.6), row("b", "edit", 0.3),
+                            row("c", "finetune", 0.58), row("d", "prompt", 0.2)])
+    draws = {("t", 4): {"oracle": 0.95 + noise, "a": 0.6 + noise + rng.normal(0, 0.01, 500), "b": 0.3 + noise,
+                        "c": 0.58 + noise + rng.normal(0, 0.01, 500), "d": 0.2 + noise}}
+    f = L.families(summary, draws).iloc[0]
+    assert (f.best_edit, f.best_finetune, f.best_prompt) == ("a", "c", "d")
+    assert f.leader == "edit = finetune"  # 0.02 apart with paired noise 0.014: not separated
+    draws[("t", 4)]["c"] = 0.5 + noise
+    summary.loc[summary.method == "c", "primary"] = 0.5
+    assert L.families(summary, draws).iloc[0].leader == "edit"
+    assert "a 0.600 [0.560, 0.640]" in L.families_markdown(L.families(summary, draws))
 
 
 def test_gate_passes_on_the_same_results_and_fails_on_a_drop(results, tmp_path, capsys):

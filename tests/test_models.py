@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from editbench.models import CheckpointError, load_discriminator, load_generator, load_meter
+from editbench.models import CheckpointError, checkpoint_hash, load_discriminator, load_generator, load_meter
 from editbench.models.generator import LampDiscriminator, LampGenerator
 from editbench.models.hooks import LayerError, capture, intervene, layer_shapes, list_layers
 from editbench.models.meter import LampMeter, frechet_distance
@@ -58,6 +58,41 @@ def test_tiny_generator_trains_resumes_and_roundtrips(tmp_path):
     assert json.loads((out / "state" / "step.json").read_text())["step"] == 14
     with pytest.raises(FileExistsError):
         train_generator(tmp_path / "g", steps=16, **kw)
+
+
+def test_marginal_loss_is_zero_on_matching_histograms_and_pulls_towards_them():
+    from editbench.models.generator import marginal_kl
+
+    labels = {"n_lamps": torch.tensor([0, 1, 1, 3]), "n_lit": torch.tensor([0, 0, 1, 2])}
+    exact = {k: torch.nn.functional.one_hot(v, 4).float() * 50 for k, v in labels.items()}
+    assert marginal_kl(exact, labels).item() < 1e-6
+    logits = {k: torch.zeros(4, 4, requires_grad=True) for k in labels}
+    loss = marginal_kl(logits, labels)
+    assert loss.item() > 0.1
+    loss.backward()
+    # descending the loss raises the predicted share of the classes the scenes have and lowers the others
+    step = {k: (v - v.grad).softmax(1).mean(0) for k, v in logits.items()}
+    assert step["n_lamps"][1] > 0.25 and step["n_lamps"][2] < 0.25
+
+
+def test_tiny_generator_continues_from_a_checkpoint_with_the_marginal_loss(tmp_path):
+    kw = dict(batch_size=8, bf16=False, log_every=2, ckpt_every=4, sample_every=4, generator_config=TINY_G,
+              discriminator_config=TINY_D, progress=False)
+    base = train_generator(tmp_path / "base", steps=4, **kw)
+    out = train_generator(tmp_path / "ft", steps=4, init_from=str(base / "generator"), marginal_weight=1.0,
+                          ema_decay=0.9, **kw)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert all("g_marginal" in r and r["g_marginal"] >= 0 for r in log)
+    run = json.loads((out / "run.json").read_text())
+    assert run["args"]["init_from_hash"] == checkpoint_hash(base / "generator")
+    # it started from the checkpoint's weights, not from scratch, and moved away from them
+    G0, G1 = load_generator(base / "generator"), load_generator(out / "generator")
+    assert G1.config.channels == G0.config.channels
+    z = G0.make_latents(2, seed=3)
+    a, b = G0.generate(["a bedroom"] * 2, z=z), G1.generate(["a bedroom"] * 2, z=z)
+    assert 0 < (a - b).abs().mean() < 0.2
+    with pytest.raises(CheckpointError):
+        train_generator(tmp_path / "bad", steps=2, init_from=str(tmp_path / "missing"), **kw)
 
 
 def test_shipped_generator_is_deterministic(shipped):

@@ -153,8 +153,9 @@ def _boot(parts: list[dict[str, np.ndarray]], seed_idx: np.ndarray, img_idx: np.
 
 
 def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_boot: int = 1000,
-              seed: int = 0) -> pd.DataFrame:
-    """One row per (task, method, budget) with pooled primary, 95% interval, parts, cost and rank."""
+              seed: int = 0, keep_draws: dict[tuple[str, int], dict[str, np.ndarray]] | None = None) -> pd.DataFrame:
+    """One row per (task, method, budget) with pooled primary, 95% interval, parts, cost and rank.
+    ``keep_draws``: a dict to receive the paired bootstrap draws, ``{(task, budget): {method: draws}}``."""
     rng = np.random.default_rng(seed)
     out = []
     for (task, budget), grp in df.groupby(["task", "budget"], sort=True):
@@ -210,10 +211,67 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
                     better += orow["ci_lo"] > row["ci_hi"]
             row["rank"] = 1 + better
         out.extend(rows.values())
+        if keep_draws is not None:
+            keep_draws[(task, int(budget))] = draws
     s = pd.DataFrame(out)
     s["tied"] = s.duplicated(["task", "budget", "rank"], keep=False) & s["rank"].notna()
     return s.sort_values(["task", "budget", "primary", "rank"], ascending=[True, True, False, True],
                          na_position="last").reset_index(drop=True)
+
+
+COMPARED_FAMILIES = ("edit", "finetune", "prompt")
+
+
+def _better(draws: dict[str, np.ndarray], a: str, b: str) -> bool:
+    """Is ``a`` significantly better than ``b`` (paired bootstrap, 95%)?"""
+    if a not in draws or b not in draws:
+        return False
+    diff = draws[a] - draws[b]
+    diff = diff[np.isfinite(diff)]
+    return bool(diff.size and np.quantile(diff, 0.025) > 0)
+
+
+def families(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np.ndarray]]) -> pd.DataFrame:
+    """Editing vs finetuning vs prompting: per (task, budget), each family's best method (by primary)
+    and the ``leader``: the families whose best is not significantly beaten by another family's best
+    (paired bootstrap), joined by " = " when the bootstrap cannot separate them."""
+    rows = []
+    for (task, budget), st in summary[summary.family.isin(COMPARED_FAMILIES)].groupby(["task", "budget"], sort=True):
+        best: dict[str, pd.Series] = {}
+        for fam in COMPARED_FAMILIES:
+            f = st[(st.family == fam) & st.primary.notna()]
+            if not f.empty:
+                best[fam] = f.loc[f.primary.idxmax()]
+        d = draws.get((task, int(budget)), {})
+        lead = [f for f in best if not any(_better(d, best[o].method, best[f].method) for o in best if o != f)]
+        lead.sort(key=lambda f: -best[f].primary)
+        row: dict[str, Any] = {"task": task, "budget": int(budget), "leader": " = ".join(lead) or "-"}
+        for fam in COMPARED_FAMILIES:
+            b = best.get(fam)
+            row[f"best_{fam}"] = None if b is None else b.method
+            row[f"{fam}_primary"] = math.nan if b is None else float(b.primary)
+            row[f"{fam}_ci_lo"] = math.nan if b is None else float(b.ci_lo)
+            row[f"{fam}_ci_hi"] = math.nan if b is None else float(b.ci_hi)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _families_view(f: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for _, r in f.iterrows():
+        row = {"task": r.task, "n": str(r.budget)}
+        for fam in COMPARED_FAMILIES:
+            p = r[f"{fam}_primary"]
+            ci = f"[{_fmt(r[f'{fam}_ci_lo'])}, {_fmt(r[f'{fam}_ci_hi'])}]"
+            row[f"best {fam}"] = "-" if not math.isfinite(p) else f"{r[f'best_{fam}']} {_fmt(p)} {ci}"
+        row["leader"] = r.leader
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def families_markdown(f: pd.DataFrame) -> str:
+    """The families table: one row per (task, budget), each family's best method and the leader."""
+    return _families_view(f).to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def meta(df: pd.DataFrame) -> dict[str, Any]:
@@ -490,6 +548,7 @@ th[data-order=asc]::after { content: " \\25B2"; } th[data-order=desc]::after { c
 td.text, th.text { text-align: left; } tr.failed td { color: #b00; }
 .meta { color: #555; font-size: 12px; } img { max-width: 100%; }
 img.grid { image-rendering: pixelated; width: 100%; max-width: 1000px; }
+table.families th { cursor: default; } table.families td, table.families th { text-align: left; }
 """
 
 
@@ -526,7 +585,9 @@ def _atomic_text(path: Path, text: str) -> None:
 def publish(results: str | Path, out: str | Path, budget: int | None = None, n_boot: int = 1000) -> dict[str, Any]:
     """Build every leaderboard artefact from a results folder into ``out``; returns paths and the table."""
     df, per_image = load_frame(results)
-    summary = summarize(df, per_image, n_boot=n_boot)
+    draws: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+    summary = summarize(df, per_image, n_boot=n_boot, keep_draws=draws)
+    fam = families(summary, draws)
     m = meta(df)
     budget = headline_budget(summary) if budget is None else budget
     if budget not in set(summary.budget):
@@ -540,9 +601,13 @@ def publish(results: str | Path, out: str | Path, budget: int | None = None, n_b
     _atomic_text(out / "leaderboard.csv", f"# {meta_line(m)}\n" + t.to_csv(index=False))
     curves = summary.drop(columns=["image", "family_order"])
     payload = {"meta": m, "budget": budget, "rows": json.loads(t.to_json(orient="records", double_precision=15)),
-               "curves": json.loads(curves.to_json(orient="records", double_precision=15))}
+               "curves": json.loads(curves.to_json(orient="records", double_precision=15)),
+               "families": json.loads(fam.to_json(orient="records", double_precision=15))}
     _atomic_text(out / "leaderboard.json", json.dumps(payload, indent=1))
     _atomic_text(out / "leaderboard.tex", to_latex(t, m))
+    fam_md = families_markdown(fam) if not fam.empty else ""
+    _atomic_text(out / "families.md", f"Best method of each family per task and evidence budget; {meta_line(m)}.\n\n" + fam_md)
+    _atomic_text(out / "families.csv", f"# {meta_line(m)}\n" + fam.to_csv(index=False))
     plots = {"budget": plot_budget_curves(summary, out / "plots" / "budget_curves.png"),
              "transfer": plot_transfer(summary, out / "plots" / "transfer.png", budget),
              "cost": plot_cost(summary, out / "plots" / "cost.png", budget)}
@@ -557,6 +622,11 @@ def publish(results: str | Path, out: str | Path, budget: int | None = None, n_b
         about = html.escape(TASKS[task].description) if task in TASKS else ""
         sections.append(f"<h2 id='{task}'>{task}</h2>\n<p>{about}</p>\n{_html_table(tt, task)}\n"
                         + (f'<img class="grid" src="grids/{task}.png" alt="before and after, {task}">' if grid else ""))
+    if not fam.empty:
+        sections.append("<h2 id='families'>Editing vs finetuning vs prompting</h2>\n<p>Each family's best method per task "
+                        "and evidence budget (primary [95% interval]); the leader is every family whose best is not "
+                        "significantly beaten by another's (paired bootstrap).</p>\n"
+                        + _families_view(fam).to_html(index=False, classes="families", border=0))
     figs = "".join(f'<h3>{html.escape(name)}</h3><img src="plots/{p.name}" alt="{name} plot">'
                    for name, p in plots.items() if p)
     page = f"""<!DOCTYPE html>

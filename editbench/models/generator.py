@@ -136,7 +136,8 @@ class LampGenerator(ModelMixin, ConfigMixin):
             out[f"blocks.{i}"] = LayerInfo(f"blocks.{i}", ch[i + 1], 4 * 2 ** (i + 1))
         return out
 
-    def training_objective(self, discriminator: LampDiscriminator | None = None, aux_weight: float = 0.5) -> GANObjective:
+    def training_objective(self, discriminator: LampDiscriminator | None = None, aux_weight: float = 0.5,
+                           marginal_weight: float = 0.0) -> GANObjective:
         """The model's own training objective. Without an explicit discriminator, the one saved next to
         this generator (``load_generator`` remembers it) is loaded, on the generator's device."""
         if discriminator is None:
@@ -146,7 +147,7 @@ class LampGenerator(ModelMixin, ConfigMixin):
             from . import load_discriminator
 
             discriminator = load_discriminator(path, device=self.device)
-        return GANObjective(self, discriminator, aux_weight=aux_weight)
+        return GANObjective(self, discriminator, aux_weight=aux_weight, marginal_weight=marginal_weight)
 
     def objective_step(self, objective: GANObjective, real: Tensor, captions: list[str], z_d: Tensor, z_g: Tensor,
                        opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer | None) -> dict[str, float]:
@@ -270,11 +271,29 @@ def caption_targets(captions: list[str]) -> dict[str, Tensor]:
     }
 
 
+MARGINAL_HEADS = ("n_lamps", "n_lit")
+
+
+def marginal_kl(aux: dict[str, Tensor], labels: dict[str, Tensor]) -> Tensor:
+    """Sum over the count heads of KL(q || p): q the labels' histogram, p the batch-mean predicted
+    distribution. Zero when the samples' predicted counts are distributed like the scenes' counts."""
+    total = None
+    for k in MARGINAL_HEADS:
+        p = aux[k].float().softmax(1).mean(0).clamp_min(1e-6)
+        q = torch.bincount(labels[k].to(p.device), minlength=p.shape[0]).float()
+        q = q / q.sum()
+        kl = (q * (q.clamp_min(1e-12).log() - p.log())).sum()
+        total = kl if total is None else total + kl
+    return total
+
+
 class GANObjective:
     """Hinge loss with caption-consistency auxiliary losses (the generator's own objective)."""
 
-    def __init__(self, generator: LampGenerator, discriminator: LampDiscriminator, aux_weight: float = 0.5):
+    def __init__(self, generator: LampGenerator, discriminator: LampDiscriminator, aux_weight: float = 0.5,
+                 marginal_weight: float = 0.0):
         self.generator, self.discriminator, self.aux_weight = generator, discriminator, aux_weight
+        self.marginal_weight = marginal_weight
 
     def d_loss(self, real: Tensor, fake: Tensor, tokens: Tensor, mask: Tensor,
                labels: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, float]]:
@@ -289,7 +308,13 @@ class GANObjective:
         return loss, {"d_adv": adv.item(), "d_aux": float(aux.detach())}
 
     def g_loss(self, fake: Tensor, tokens: Tensor, mask: Tensor,
-               targets: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, float]]:
+               targets: dict[str, Tensor] | None = None,
+               labels: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, float]]:
+        """Generator loss. ``targets``: what each caption states (per-sample auxiliary losses).
+        ``labels``: the true labels of rendered scenes with the same captions; with
+        ``marginal_weight > 0`` the batch's predicted lamp-count and lit-count histograms are pulled
+        towards theirs (KL of the scenes' histogram to the samples' mean prediction), which corrects
+        what the caption leaves open without tying any one sample to any one scene."""
         logit, aux = self.discriminator(fake, tokens, mask)
         adv = -logit.mean()
         aux_loss = logit.new_zeros(())
@@ -307,4 +332,9 @@ class GANObjective:
                 p_ok = torch.logsumexp(logp.masked_fill(~ok, -1e4), 1)
                 aux_loss = aux_loss - p_ok[min_lit > 0].mean()
         loss = adv + self.aux_weight * aux_loss
-        return loss, {"g_adv": adv.item(), "g_aux": float(aux_loss.detach())}
+        parts = {"g_adv": adv.item(), "g_aux": float(aux_loss.detach())}
+        if labels is not None and self.marginal_weight > 0:
+            marg = marginal_kl(aux, labels)
+            loss = loss + self.marginal_weight * marg
+            parts["g_marginal"] = float(marg.detach())
+        return loss, parts

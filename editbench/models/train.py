@@ -122,6 +122,8 @@ def train_generator(
     d_lr: float = 4e-4,
     ema_decay: float = 0.999,
     aux_weight: float = 0.5,
+    marginal_weight: float = 0.0,
+    init_from: str | None = None,
     ckpt_every: int = 1000,
     sample_every: int = 2000,
     log_every: int = 50,
@@ -131,17 +133,33 @@ def train_generator(
     world_config: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> Path:
-    """Train the conditional GAN; returns the run folder (EMA generator in ``out/generator``)."""
+    """Train the conditional GAN; returns the run folder (EMA generator in ``out/generator``).
+
+    ``init_from``: a generator folder (with its ``discriminator`` beside it, as shipped) to continue
+    from instead of random weights; both the raw and the EMA generator start from its weights.
+    ``marginal_weight``: weight of the batch count-histogram loss (``GANObjective.g_loss``)."""
     args = {k: v for k, v in locals().items() if k != "out"}
+    from . import checkpoint_hash, load_discriminator, load_generator
     from .generator import LampDiscriminator, LampGenerator, caption_targets, scene_labels
+
+    init = None
+    if init_from is not None:  # load (and so check) it before the run folder is touched
+        init = load_generator(init_from)
+        if init.discriminator_path is None:
+            raise FileNotFoundError(f"{init_from} has no discriminator folder beside it to continue training with")
+        args["init_from_hash"] = checkpoint_hash(init_from)
 
     out = Path(out)
     start = _start_run(out, "generator", args, resume)
     dev = pick_device(device)
     torch.manual_seed(seed)
     world = World(WorldConfig.from_dict(world_config or {}))
-    G = LampGenerator(**(generator_config or {})).to(dev)
-    D = LampDiscriminator(**(discriminator_config or {})).to(dev)
+    if init is not None:
+        G = init.to(dev).train()
+        D = load_discriminator(init.discriminator_path, device=dev).train()
+    else:
+        G = LampGenerator(**(generator_config or {})).to(dev)
+        D = LampDiscriminator(**(discriminator_config or {})).to(dev)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=g_lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=d_lr, betas=(0.0, 0.99))
@@ -153,7 +171,7 @@ def train_generator(
         opt = torch.load(st / "optim.pt", map_location=dev, weights_only=True)
         opt_g.load_state_dict(opt["g"])
         opt_d.load_state_dict(opt["d"])
-    objective = G.training_objective(D, aux_weight=aux_weight)
+    objective = G.training_objective(D, aux_weight=aux_weight, marginal_weight=marginal_weight)
     tok = CaptionTokenizer(G.config.max_tokens)
     log = _Logger(out / "log.jsonl")
     fixed = world.sample(32, seed=2**40 + seed)
@@ -194,7 +212,7 @@ def train_generator(
 
         with autocast(dev, bf16):
             fake = G(z[1], ids, mask)
-            g_loss, g_parts = objective.g_loss(fake, ids, mask, targets)
+            g_loss, g_parts = objective.g_loss(fake, ids, mask, targets, labels)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
