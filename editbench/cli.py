@@ -466,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("leaderboard", help="tables, plots and a static page from stored results")
     lbsub = lb.add_subparsers(dest="leaderboard_command", required=True, parser_class=_Parser)
-    build = lbsub.add_parser("build", help="write leaderboard.{md,csv,json,tex}, plots, grids and index.html")
+    build = lbsub.add_parser("build", help="write leaderboard.{md,csv,json,tex}, families.{md,csv}, plots, grids and index.html")
     build.add_argument("--results", required=True, help="results folder written by editbench run, or an export")
     build.add_argument("--out", required=True, help="output folder (e.g. site/)")
     build.add_argument("--budget", type=_positive_int, default=None, help="evidence budget of the tables (default 16)")
