@@ -139,6 +139,40 @@ def _load_model(kind: str, path: str | None):
         raise UsageError(str(e)) from None
 
 
+def cmd_models_ship(args: argparse.Namespace) -> int:
+    """Copy a training run's models into an assets folder in half precision (what the package ships)."""
+    import shutil
+
+    from editbench import models
+
+    run, assets = Path(args.run), Path(args.assets)
+    kinds = {"generator": ("generator", "discriminator"), "meter": ("meter",)}[args.kind]
+    loaded = {}
+    for name in kinds:  # load (and so check) everything before anything is replaced
+        loader = {"generator": models.load_generator, "discriminator": models.load_discriminator,
+                  "meter": models.load_meter}[name]
+        try:
+            loaded[name] = loader(run / name)
+        except models.CheckpointError as e:
+            raise UsageError(str(e)) from None
+    for name, model in loaded.items():
+        tmp = assets / f".{name}.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        models.save_half(model, tmp)
+        card = assets / name / "MODEL_CARD.md"
+        if card.exists():
+            shutil.copy2(card, tmp / "MODEL_CARD.md")
+        if (assets / name / "samples.png").exists():
+            shutil.copy2(assets / name / "samples.png", tmp / "samples.png")
+        if (assets / name).exists():
+            shutil.rmtree(assets / name)
+        tmp.rename(assets / name)
+        print(f"{name}: {run / name} -> {assets / name} (float16, {models.checkpoint_hash(assets / name, name)})")
+    print("now re-run `editbench models report` and update the model card's figures")
+    return 0
+
+
 def cmd_models_report(args: argparse.Namespace) -> int:
     from editbench.models.report import format_report, full_report
 
@@ -490,6 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--generator", default=None)
     report.add_argument("--meter", default=None)
     report.set_defaults(func=cmd_models_report)
+    ship = msub.add_parser("ship", help="copy a training run's models into the assets folder (float16 safetensors)")
+    ship.add_argument("kind", choices=("generator", "meter"))
+    ship.add_argument("--run", required=True, help="a run folder of `editbench train generator|meter`")
+    ship.add_argument("--assets", default=str(Path(__file__).resolve().parent / "assets"))
+    ship.set_defaults(func=cmd_models_ship)
     show_meter = msub.add_parser("show-meter", help="write a grid of images and what the meter reads from them")
     show_meter.add_argument("--n", type=_positive_int, default=8)
     show_meter.add_argument("--seed", type=_seed, default=0)

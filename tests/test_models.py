@@ -95,6 +95,28 @@ def test_tiny_generator_continues_from_a_checkpoint_with_the_marginal_loss(tmp_p
         train_generator(tmp_path / "bad", steps=2, init_from=str(tmp_path / "missing"), **kw)
 
 
+def test_cli_ships_a_run_in_half_precision(tmp_path, capsys):
+    from editbench.cli import main
+
+    run = train_generator(tmp_path / "run", steps=2, batch_size=4, bf16=False, generator_config=TINY_G,
+                          discriminator_config=TINY_D, progress=False)
+    assets = tmp_path / "assets"
+    assert main(["models", "ship", "generator", "--run", str(run), "--assets", str(assets)]) == 0
+    G0, G1 = load_generator(run / "generator"), load_generator(assets / "generator")
+    assert G1.discriminator_path == (assets / "discriminator").resolve()
+    from safetensors import safe_open
+
+    with safe_open(str(assets / "generator" / "diffusion_pytorch_model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    z = G0.make_latents(2, seed=0)
+    assert torch.allclose(G0.generate(["a bedroom"] * 2, z=z), G1.generate(["a bedroom"] * 2, z=z), atol=0.02)
+    before = (assets / "generator" / "diffusion_pytorch_model.safetensors").read_bytes()
+    (tmp_path / "bad" / "generator").mkdir(parents=True)
+    assert main(["models", "ship", "generator", "--run", str(tmp_path / "bad"), "--assets", str(assets)]) == 2
+    assert "config.json" in capsys.readouterr().err
+    assert (assets / "generator" / "diffusion_pytorch_model.safetensors").read_bytes() == before  # nothing replaced
+
+
 def test_shipped_generator_is_deterministic(shipped):
     G, _ = shipped
     caps = ["a bedroom with a lit floor lamp", "a bedroom at night"]
