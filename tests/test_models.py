@@ -73,6 +73,12 @@ def test_marginal_loss_is_zero_on_matching_histograms_and_pulls_towards_them():
     # descending the loss raises the predicted share of the classes the scenes have and lowers the others
     step = {k: (v - v.grad).softmax(1).mean(0) for k, v in logits.items()}
     assert step["n_lamps"][1] > 0.25 and step["n_lamps"][2] < 0.25
+    # pooled histograms can match while each caption group is wrong: the grouped loss sees it
+    swapped = {k: v.flip(0) for k, v in exact.items()}
+    groups = torch.tensor([0, 0, 1, 1])
+    assert marginal_kl(swapped, labels).item() < 1e-6
+    assert marginal_kl(swapped, labels, groups).item() > 1.0
+    assert marginal_kl(exact, labels, groups).item() < 1e-6
 
 
 def test_tiny_generator_continues_from_a_checkpoint_with_the_marginal_loss(tmp_path):

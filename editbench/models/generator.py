@@ -274,16 +274,22 @@ def caption_targets(captions: list[str]) -> dict[str, Tensor]:
 MARGINAL_HEADS = ("n_lamps", "n_lit")
 
 
-def marginal_kl(aux: dict[str, Tensor], labels: dict[str, Tensor]) -> Tensor:
-    """Sum over the count heads of KL(q || p): q the labels' histogram, p the batch-mean predicted
-    distribution. Zero when the samples' predicted counts are distributed like the scenes' counts."""
-    total = None
-    for k in MARGINAL_HEADS:
-        p = aux[k].float().softmax(1).mean(0).clamp_min(1e-6)
-        q = torch.bincount(labels[k].to(p.device), minlength=p.shape[0]).float()
-        q = q / q.sum()
-        kl = (q * (q.clamp_min(1e-12).log() - p.log())).sum()
-        total = kl if total is None else total + kl
+def marginal_kl(aux: dict[str, Tensor], labels: dict[str, Tensor], groups: Tensor | None = None) -> Tensor:
+    """Sum over the count heads of KL(q || p): q the labels' histogram, p the mean predicted
+    distribution, within each group of ``groups`` (e.g. how many lit lamps the caption mentions),
+    weighted by the group's share of the batch. Zero when, in every group, the samples' predicted
+    counts are distributed like the scenes' counts."""
+    ref = next(iter(aux.values()))
+    groups = torch.zeros(ref.shape[0], dtype=torch.long) if groups is None else groups
+    groups = groups.to(ref.device)
+    total = ref.new_zeros((), dtype=torch.float32)
+    for g in groups.unique():
+        sel = groups == g
+        for k in MARGINAL_HEADS:
+            p = aux[k][sel].float().softmax(1).mean(0).clamp_min(1e-6)
+            q = torch.bincount(labels[k].to(p.device)[sel], minlength=p.shape[0]).float()
+            q = q / q.sum()
+            total = total + sel.float().mean() * (q * (q.clamp_min(1e-12).log() - p.log())).sum()
     return total
 
 
@@ -313,8 +319,9 @@ class GANObjective:
         """Generator loss. ``targets``: what each caption states (per-sample auxiliary losses).
         ``labels``: the true labels of rendered scenes with the same captions; with
         ``marginal_weight > 0`` the batch's predicted lamp-count and lit-count histograms are pulled
-        towards theirs (KL of the scenes' histogram to the samples' mean prediction), which corrects
-        what the caption leaves open without tying any one sample to any one scene."""
+        towards theirs (KL of the scenes' histogram to the samples' mean prediction), separately for
+        captions naming 0, 1 and 2+ lit lamps: this corrects what the caption leaves open (how many
+        lamps, how many of them lit) without tying any one sample to any one scene."""
         logit, aux = self.discriminator(fake, tokens, mask)
         adv = -logit.mean()
         aux_loss = logit.new_zeros(())
@@ -334,7 +341,8 @@ class GANObjective:
         loss = adv + self.aux_weight * aux_loss
         parts = {"g_adv": adv.item(), "g_aux": float(aux_loss.detach())}
         if labels is not None and self.marginal_weight > 0:
-            marg = marginal_kl(aux, labels)
+            groups = None if targets is None else targets["min_lit"].clamp(max=2)  # lit lamps the caption names
+            marg = marginal_kl(aux, labels, groups)
             loss = loss + self.marginal_weight * marg
             parts["g_marginal"] = float(marg.detach())
         return loss, parts
