@@ -160,6 +160,9 @@ def cmd_models_ship(args: argparse.Namespace) -> int:
         if tmp.exists():
             shutil.rmtree(tmp)
         models.save_half(model, tmp)
+        config = json.loads((tmp / "config.json").read_text())
+        config.pop("_name_or_path", None)  # where it was loaded from is not part of the model
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         card = assets / name / "MODEL_CARD.md"
         if card.exists():
             shutil.copy2(card, tmp / "MODEL_CARD.md")
@@ -177,7 +180,7 @@ def cmd_models_report(args: argparse.Namespace) -> int:
     from editbench.models.report import format_report, full_report
 
     _load_model("generator", args.generator), _load_model("meter", args.meter)  # refuse bad checkpoints first
-    rep = full_report(n=args.n, generator_path=args.generator, meter_path=args.meter)
+    rep = full_report(n=args.n, generator_path=args.generator, meter_path=args.meter, seed=args.seed)
     print(json.dumps(rep, indent=2) if args.json else format_report(rep))
     return 0
 
@@ -521,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = msub.add_parser("report", help="recompute every model-card figure from the weights")
     report.add_argument("--n", type=_positive_int, default=2000, help="held-out renders and samples")
     report.add_argument("--json", action="store_true")
+    report.add_argument("--seed", type=int, default=2**41, help="held-out evaluation seed (>= 2**41; the cards use 2**41)")
     report.add_argument("--generator", default=None)
     report.add_argument("--meter", default=None)
     report.set_defaults(func=cmd_models_report)

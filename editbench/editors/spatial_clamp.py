@@ -69,6 +69,9 @@ class SpatialClampEdit(Edit):
 
 @dataclass
 class SpatialClampConfig(UnitClampConfig):
+    # 48 units: with fewer, the units' own heat map misses part of the lamp on the shipped generator and
+    # the clamp raises the light around it instead of lowering it (32 units: +6% lamp light; 48: -47%)
+    k: int = 48
     threshold: float = 0.3
     margin: int = 1
 
