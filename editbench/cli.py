@@ -129,10 +129,11 @@ def cmd_train_meter(args: argparse.Namespace) -> int:
 
 # ---- models --------------------------------------------------------------------------------------
 def _load_model(kind: str, path: str | None):
-    """The generator or meter at ``path`` (None: the shipped one); a bad checkpoint is a usage error."""
+    """The generator, its discriminator or the meter at ``path`` (None: the shipped one); a bad checkpoint is a usage error."""
     from editbench import models
 
-    loader = {"generator": models.load_generator, "meter": models.load_meter}[kind]
+    loader = {"generator": models.load_generator, "discriminator": models.load_discriminator,
+              "meter": models.load_meter}[kind]
     try:
         return loader(path)
     except models.CheckpointError as e:
@@ -147,22 +148,12 @@ def cmd_models_ship(args: argparse.Namespace) -> int:
 
     run, assets = Path(args.run), Path(args.assets)
     kinds = {"generator": ("generator", "discriminator"), "meter": ("meter",)}[args.kind]
-    loaded = {}
-    for name in kinds:  # load (and so check) everything before anything is replaced
-        loader = {"generator": models.load_generator, "discriminator": models.load_discriminator,
-                  "meter": models.load_meter}[name]
-        try:
-            loaded[name] = loader(run / name)
-        except models.CheckpointError as e:
-            raise UsageError(str(e)) from None
+    loaded = {name: _load_model(name, str(run / name)) for name in kinds}  # check everything before replacing anything
     for name, model in loaded.items():
         tmp = assets / f".{name}.tmp"
         if tmp.exists():
             shutil.rmtree(tmp)
         models.save_half(model, tmp)
-        config = json.loads((tmp / "config.json").read_text())
-        config.pop("_name_or_path", None)  # where it was loaded from is not part of the model
-        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         card = assets / name / "MODEL_CARD.md"
         if card.exists():
             shutil.copy2(card, tmp / "MODEL_CARD.md")

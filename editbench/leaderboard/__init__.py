@@ -152,6 +152,15 @@ def _boot(parts: list[dict[str, np.ndarray]], seed_idx: np.ndarray, img_idx: np.
     return float(point), _harmonic(means)
 
 
+def _better(draws: dict[str, np.ndarray], a: str, b: str) -> bool:
+    """Is ``a`` significantly better than ``b`` (paired bootstrap, 95%)?"""
+    if a not in draws or b not in draws:
+        return False
+    diff = draws[a] - draws[b]
+    diff = diff[np.isfinite(diff)]
+    return bool(diff.size and np.quantile(diff, 0.025) > 0)
+
+
 def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_boot: int = 1000,
               seed: int = 0, keep_draws: dict[tuple[str, int], dict[str, np.ndarray]] | None = None) -> pd.DataFrame:
     """One row per (task, method, budget) with pooled primary, 95% interval, parts, cost and rank.
@@ -204,9 +213,7 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
                 if o == m or not math.isfinite(orow["primary"]) or orow["primary"] <= row["primary"]:
                     continue
                 if m in draws and o in draws:
-                    diff = draws[o] - draws[m]
-                    diff = diff[np.isfinite(diff)]
-                    better += bool(diff.size and np.quantile(diff, 0.025) > 0)
+                    better += _better(draws, o, m)
                 else:
                     better += orow["ci_lo"] > row["ci_hi"]
             row["rank"] = 1 + better
@@ -220,15 +227,6 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
 
 
 COMPARED_FAMILIES = ("edit", "finetune", "prompt")
-
-
-def _better(draws: dict[str, np.ndarray], a: str, b: str) -> bool:
-    """Is ``a`` significantly better than ``b`` (paired bootstrap, 95%)?"""
-    if a not in draws or b not in draws:
-        return False
-    diff = draws[a] - draws[b]
-    diff = diff[np.isfinite(diff)]
-    return bool(diff.size and np.quantile(diff, 0.025) > 0)
 
 
 def families(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np.ndarray]]) -> pd.DataFrame:

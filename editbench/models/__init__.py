@@ -108,4 +108,7 @@ def save_half(model: torch.nn.Module, folder: str | Path) -> Path:
 
     folder = Path(folder)
     copy.deepcopy(model).to(torch.float16).save_pretrained(str(folder), safe_serialization=True)
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("_name_or_path", None)  # where it was loaded from is not part of the model
+    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return folder
