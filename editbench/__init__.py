@@ -1,7 +1,16 @@
 """editbench: when does editing a model's internals beat finetuning it or prompting it?
 
-Data flows one way: ``world`` -> ``models`` -> (``editors`` | ``baselines``) -> ``benchmarks`` ->
-``metrics`` -> ``leaderboard``; nothing lower imports anything higher.
+Layers, lowest first; data flows one way and nothing lower imports anything higher:
+
+    core -> world -> tracks -> (methods | metrics) -> tasks -> results -> harness -> leaderboard -> cli
+
+* ``core``: the method contract, edits, hooks, one registry type, statistics, the atomic writer;
+* ``world``: the procedural lamp world (scenes, renderer, ground truth, captions, edit requests);
+* ``tracks``: one folder per modality (``image``: generator, lamp meter, training, report);
+* ``methods``: one file per method; ``metrics``: score parts, each registered once;
+* ``tasks``: task specs per track and the one scoring path; ``results``: schema, store, provenance;
+* ``harness``: sessions, cells, the grid, executors, suites, method checks;
+* ``leaderboard``: frame, aggregate and rank, families, tables, plots, grids, page, gate; ``cli``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -7,27 +7,23 @@ from pathlib import Path
 
 import pytest
 
+from editbench import harness
 from editbench import leaderboard as L
-from editbench import runner
 from editbench.cli import main
 
-TINY_G = {"channels": [32, 32, 16, 16, 8], "z_dim": 16, "w_dim": 32, "text_dim": 16, "text_layers": 1}
-TINY_D = {"channels": [8, 16, 16, 16], "text_dim": 16}
+ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"n_eval": 8, "n_dev": 8, "n_boot": 50, "tune": 1}
 TASKS, METHODS = ["unlit_lamps", "second_order"], ["none", "oracle", "steer"]
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def results(tmp_path_factory, tiny_gen):
     """A small results folder: 2 tasks x (3 methods + one that raises) x budgets 2, 4 x seeds 0, 1."""
-    from editbench.models.train import train_generator
-
     root = tmp_path_factory.mktemp("lb")
-    gen = train_generator(root / "run", steps=2, batch_size=4, bf16=False, generator_config=TINY_G,
-                          discriminator_config=TINY_D, progress=False) / "generator"
+    gen = tiny_gen
     bad = root / "broken.py"
     bad.write_text(textwrap.dedent("""
-        from editbench.api import Method
+        from editbench.core import Method
 
         class Broken(Method):
             name = "broken"
@@ -37,8 +33,8 @@ def results(tmp_path_factory):
                 raise RuntimeError("broken on purpose")
     """))
     methods = [*METHODS, f"{bad}:Broken"]
-    cells = runner.make_grid(TASKS, methods, [2, 4], [0, 1], generator=str(gen), **SMALL)
-    rep = runner.run_grid(cells, root / "results", executor="inline", progress=False)
+    cells = harness.make_grid(TASKS, methods, [2, 4], [0, 1], checkpoints={"generator": gen}, **SMALL)
+    rep = harness.run_grid(cells, root / "results", executor="inline", progress=False)
     assert rep["ok"] == 24 and rep["failed"] == 8
     return root / "results"
 
@@ -53,7 +49,7 @@ def test_summary_ranks_the_oracle_first_and_keeps_failed_cells(results):
         assert g.loc["oracle", "rank"] == 1 and g.loc["oracle", "primary"] > 0.8
         assert g.loc["none", "primary"] == 0.0 and g.loc["none", "rank"] > 1
         assert g.loc["oracle", "ci_lo"] <= g.loc["oracle", "primary"] <= g.loc["oracle", "ci_hi"]
-        broken = g.filter(like="Broken", axis=0).iloc[0]
+        broken = g.loc["broken"]  # shown under its declared name, not file.py:Broken
         assert broken.status == "failed" and "broken on purpose" in broken.error and broken["n_failed"] == 2
 
 
@@ -67,7 +63,7 @@ def test_published_tables_agree_with_the_json(results, tmp_path):
     rows = js["rows"]
     assert len(rows) == len(TASKS) * (len(METHODS) + 1)
     assert len({(r["task"], r["method"]) for r in rows}) == len(rows)
-    assert js["meta"]["seeds"] == [0, 1] and js["meta"]["generator"] and js["meta"]["commits"]
+    assert js["meta"]["seeds"] == [0, 1] and js["meta"]["checkpoints"]["generator"] and js["meta"]["commits"]
 
     text = (site / "leaderboard.csv").read_text()
     assert text.startswith("# suite")
@@ -222,7 +218,7 @@ def test_results_carry_before_after_pictures(results):
     from PIL import Image
 
     w, h = Image.open(pngs[0]).size
-    assert (w, h) == (64 * runner.SAMPLE_IMAGES, 128)
+    assert (w, h) == (64 * harness.SAMPLE_OUTPUTS, 128)
 
 
 def test_export_round_trips_the_tables(results, tmp_path):
@@ -232,3 +228,45 @@ def test_export_round_trips_the_tables(results, tmp_path):
     b = L.publish(exported, tmp_path / "b", budget=4, n_boot=100)["table"]
     assert a.equals(b)
     assert main(["leaderboard", "export", "--results", str(results), "--out", str(tmp_path / "x.json")]) == 2
+
+
+def test_several_sources_in_one_leaderboard(results, tiny_gen, tmp_path, capsys):
+    """A new method's results beside published ones: one table, page and families table; the method shows
+    under its declared name."""
+    mine = tmp_path / "mine.py"
+    mine.write_text((ROOT / "examples/plugin/editbench_dim_lamps/__init__.py").read_text())
+    cells = harness.make_grid(TASKS, [f"{mine}:DimLamps"], [2, 4], [0, 1], checkpoints={"generator": tiny_gen}, **SMALL)
+    rep = harness.run_grid(cells, tmp_path / "mine", executor="inline", progress=False)
+    assert rep["cells"] == 8
+    exported = tmp_path / "published.jsonl.gz"
+    assert main(["leaderboard", "export", "--results", str(results), "--out", str(exported)]) == 0
+    assert main(["leaderboard", "build", "--results", str(exported), "--results", str(tmp_path / "mine"),
+                 "--out", str(tmp_path / "site"), "--budget", "4"]) == 0
+    rows = json.loads((tmp_path / "site" / "leaderboard.json").read_text())["rows"]
+    methods = {r["method"] for r in rows}
+    assert {"none", "oracle", "steer", "broken", "dim_lamps"} <= methods and not any(":" in m for m in methods)
+    assert "dim_lamps" in (tmp_path / "site" / "index.html").read_text()
+    assert main(["leaderboard", "build", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+    capsys.readouterr()
+
+
+def test_published_export_still_reads(tmp_path):
+    """The committed full-suite export (schema 1) is read by this version of the results store."""
+    df, per_image = L.load_frame(ROOT / "leaderboard" / "results" / "full.jsonl.gz")
+    assert len(df) == 600 and (df.track == "image").all() and len(per_image) == (df.status == "ok").sum()
+    assert set(df.method) == {"none", "oracle", "unit_clamp", "spatial_clamp", "steer", "rank_one", "finetune_full",
+                              "finetune_lora", "finetune_reward", "prompt"}
+
+
+def test_exact_comparison(results, tmp_path, capsys):
+    assert main(["check", "--exact", "--baseline", str(results), "--results", str(results)]) == 0
+    assert "IDENTICAL: 32 cells compared exactly" in capsys.readouterr().out
+    other = tmp_path / "other"
+    shutil.copytree(results, other)
+    target = next(p for p in other.rglob("*.json") if "/steer/" in p.as_posix())
+    rec = json.loads(target.read_text())
+    rec["scores"]["per_image"]["locality"][0] += 1e-12  # the smallest change is a difference
+    target.write_text(json.dumps(rec))
+    assert main(["check", "--exact", "--baseline", str(results), "--results", str(other)]) == 1
+    out = capsys.readouterr().out
+    assert "per_image" in out and "DIFFERENT" in out

@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
-from editbench import metrics as m
-from editbench.api import EditRequest
-from editbench.models import load_meter
+from editbench.core import stats
+from editbench.metrics import image as m
+from editbench.tracks.image import load_meter
+from editbench.world.requests import EditRequest
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +32,12 @@ def _primary(batch, views, readings, key):
     target = before.lamps
     eff = m.efficacy(before, after, target)
     parts = {
-        "efficacy": m.nanmean(eff["off"]),
-        "retention": m.nanmean(m.retention(before, after)),
-        "locality": m.nanmean(m.locality(views["none"], views[key], before)["score"]),
-        "no_darkening": m.nanmean(m.darkening(before, after)["score"]),
+        "efficacy": stats.nanmean(eff["off"]),
+        "retention": stats.nanmean(m.retention(before, after)),
+        "locality": stats.nanmean(m.locality(views["none"], views[key], before)["score"]),
+        "no_darkening": stats.nanmean(m.darkening(before, after)["score"]),
     }
-    return parts, m.harmonic_mean(parts)
+    return parts, float(stats.harmonic_mean(torch.tensor(list(parts.values()))))
 
 
 def test_oracle_scores_near_one(case):
@@ -44,7 +45,7 @@ def test_oracle_scores_near_one(case):
     assert parts["efficacy"] > 0.95 and parts["retention"] > 0.85
     assert parts["locality"] > 0.8 and parts["no_darkening"] > 0.95
     assert primary > 0.85
-    residual = m.nanmean(m.second_order_residual(case[2]["none"], case[2]["oracle"]))
+    residual = stats.nanmean(m.second_order_residual(case[2]["none"], case[2]["oracle"]))
     assert residual < 0.1
 
 
@@ -52,8 +53,8 @@ def test_unedited_model_scores_zero_on_efficacy(case):
     parts, primary = _primary(*case, "none")
     assert parts["efficacy"] == 0.0 and primary == 0.0
     eff = m.efficacy(case[2]["none"], case[2]["none"], case[2]["none"].lamps)
-    assert m.nanmean(eff["reduction"]) == pytest.approx(0.0, abs=1e-6)
-    assert m.nanmean(m.locality(case[1]["none"], case[1]["none"], case[2]["none"])["l1"]) == 0.0
+    assert stats.nanmean(eff["reduction"]) == pytest.approx(0.0, abs=1e-6)
+    assert stats.nanmean(m.locality(case[1]["none"], case[1]["none"], case[2]["none"])["l1"]) == 0.0
 
 
 def test_anti_edit_scores_below_the_unedited_model(case):
@@ -78,23 +79,42 @@ def test_single_lamp_disentangle(case):
     target = EditRequest.named("leftmost_off").target_lamps(batch.scene)
     good = m.disentangle(before, readings["left_off"], target)
     bad = m.disentangle(before, readings["oracle"], target)  # switches every lamp off
-    assert m.nanmean(good["cause"][multi]) > 0.9 and m.nanmean(good["isolate"][multi]) > 0.9
-    assert m.nanmean(bad["isolate"][multi]) < 0.1
-    assert m.nanmean(good["disentangle"]) > m.nanmean(bad["disentangle"]) + 0.3
+    assert stats.nanmean(good["cause"][multi]) > 0.9 and stats.nanmean(good["isolate"][multi]) > 0.9
+    assert stats.nanmean(bad["isolate"][multi]) < 0.1
+    assert stats.nanmean(good["disentangle"]) > stats.nanmean(bad["disentangle"]) + 0.3
 
 
 def test_harmonic_mean_and_bootstrap():
-    assert m.harmonic_mean([1.0, 1.0]) == 1.0
-    assert m.harmonic_mean({"a": 0.5, "b": 0.0}) == 0.0
-    assert m.harmonic_mean([0.25, 1.0]) == pytest.approx(0.4)
-    with pytest.raises(ValueError):
-        m.harmonic_mean([float("nan"), 1.0])
+    hm = stats.harmonic_mean
+    assert float(hm(torch.tensor([1.0, 1.0]))) == 1.0
+    assert float(hm(torch.tensor([0.5, 0.0]))) == 0.0
+    assert float(hm(torch.tensor([0.25, 1.0]))) == pytest.approx(0.4)
+    assert math.isnan(float(hm(torch.tensor([float("nan"), 1.0]))))
+    cols = hm(torch.tensor([[0.25, 0.5, float("nan")], [1.0, 0.0, 1.0]]))  # parts on axis 0, vectorised
+    assert cols[0] == pytest.approx(0.4) and cols[1] == 0.0 and math.isnan(cols[2])
     g = torch.Generator().manual_seed(0)
     per = {"a": torch.rand(200, generator=g), "b": torch.rand(200, generator=g) * 0.5 + 0.5}
-    point, lo, hi = m.bootstrap_ci(per, m.harmonic_mean, n_boot=300)
+    point, lo, hi = stats.output_bootstrap(per, n_boot=300)
     assert lo < point < hi and hi - lo < 0.2
-    assert m.bootstrap_ci(per, m.harmonic_mean, n_boot=300) == (point, lo, hi)  # seeded
+    assert stats.output_bootstrap(per, n_boot=300) == (point, lo, hi)  # seeded
     assert not math.isnan(point)
+
+
+def test_pooled_bootstrap_resamples_seeds_then_outputs():
+    g = torch.Generator().manual_seed(1)
+    parts = {"a": torch.rand(3, 50, generator=g, dtype=torch.float64), "b": torch.rand(3, 50, generator=g, dtype=torch.float64)}
+    parts["a"][0, :10] = float("nan")  # not applicable to some outputs
+    B = 400
+    seeds = torch.randint(3, (B, 3), generator=g)
+    outputs = torch.randint(50, (B, 3, 50), generator=g)
+    point, draws = stats.bootstrap(parts, seeds, outputs)
+    assert draws.shape == (B,) and torch.isfinite(draws).all()
+    lo, hi = stats.interval(draws)
+    assert lo < point < hi
+    # the identity resample reproduces the point estimate
+    same = stats.bootstrap(parts, torch.arange(3)[None], torch.arange(50).expand(1, 3, 50))[1]
+    assert float(same[0]) == pytest.approx(point, abs=1e-12)
+    assert stats.paired_better((draws + 0.1).numpy(), draws.numpy()) and not stats.paired_better(draws.numpy(), draws.numpy())
 
 
 def test_fidelity_orders_oracle_before_unedited(case):

@@ -3,11 +3,11 @@ import json
 import pytest
 import torch
 
-from editbench.models import CheckpointError, checkpoint_hash, load_discriminator, load_generator, load_meter
-from editbench.models.generator import LampDiscriminator, LampGenerator
-from editbench.models.hooks import LayerError, capture, intervene, layer_shapes, list_layers
-from editbench.models.meter import LampMeter, frechet_distance
-from editbench.models.train import train_generator, train_meter
+from editbench.core.hooks import LayerError, capture, intervene, layer_shapes, list_layers
+from editbench.tracks.image import CheckpointError, checkpoint_hash, load_discriminator, load_generator, load_meter
+from editbench.tracks.image.generator import LampDiscriminator, LampGenerator
+from editbench.tracks.image.meter import LampMeter, frechet_distance
+from editbench.tracks.image.train import train_generator, train_meter
 
 TINY_G = {"channels": [32, 32, 16, 16, 8], "z_dim": 16, "w_dim": 32, "text_dim": 16, "text_layers": 1}
 TINY_D = {"channels": [8, 16, 16, 16], "text_dim": 16}
@@ -61,7 +61,7 @@ def test_tiny_generator_trains_resumes_and_roundtrips(tmp_path):
 
 
 def test_marginal_loss_is_zero_on_matching_histograms_and_pulls_towards_them():
-    from editbench.models.generator import marginal_kl
+    from editbench.tracks.image.generator import marginal_kl
 
     labels = {"n_lamps": torch.tensor([0, 1, 1, 3]), "n_lit": torch.tensor([0, 0, 1, 2])}
     exact = {k: torch.nn.functional.one_hot(v, 4).float() * 50 for k, v in labels.items()}
@@ -137,7 +137,7 @@ def test_shipped_generator_is_deterministic(shipped):
 
 
 def test_shipped_meter_reproduces_its_card(shipped):
-    from editbench.models.report import meter_figures
+    from editbench.tracks.image.report import meter_figures
 
     _, M = shipped
     f = meter_figures(M, n=150, seed=2**41 + 17)
@@ -149,7 +149,7 @@ def test_shipped_meter_reproduces_its_card(shipped):
 
 
 def _card_path():
-    from editbench.models import ASSETS
+    from editbench.tracks.image import ASSETS
 
     return ASSETS / "report.json"
 
@@ -182,7 +182,7 @@ def test_layer_shapes_and_listing():
     G = _tiny()
     ids, mask = G.encode_captions(["a bedroom"] * 2)
     z = G.make_latents(2, 0)
-    shapes = layer_shapes(G, z, ids, mask, layers=list(G.editable_layers()))
+    shapes = layer_shapes(G, z, ids, mask, layers=list(G.hook_points()))
     assert shapes == {"stem": (2, 32, 4, 4), "blocks.0": (2, 32, 8, 8), "blocks.1": (2, 16, 16, 16),
                       "blocks.2": (2, 16, 32, 32), "blocks.3": (2, 8, 64, 64)}
     assert "blocks.0.conv1" in list_layers(G)

@@ -8,55 +8,45 @@ import time
 
 import pytest
 
-from editbench import runner
+from editbench import harness
 from editbench.cli import main
+from editbench.results import SCHEMA_VERSION, load_results
 
-TINY_G = {"channels": [32, 32, 16, 16, 8], "z_dim": 16, "w_dim": 32, "text_dim": 16, "text_layers": 1}
-TINY_D = {"channels": [8, 16, 16, 16], "text_dim": 16}
 SMALL = {"n_eval": 8, "n_dev": 8, "n_boot": 20, "tune": 1}
 
 
-@pytest.fixture(scope="module")
-def tiny_gen(tmp_path_factory):
-    from editbench.models.train import train_generator
-
-    out = train_generator(tmp_path_factory.mktemp("rg") / "run", steps=2, batch_size=4, bf16=False,
-                          generator_config=TINY_G, discriminator_config=TINY_D, progress=False)
-    return str(out / "generator")
-
-
 def _grid(gen, methods=("none", "oracle", "steer"), tasks=("unlit_lamps", "second_order"), seeds=(0, 1)):
-    return runner.make_grid(list(tasks), list(methods), [4], list(seeds), generator=gen, **SMALL)
+    return harness.make_grid(list(tasks), list(methods), [4], list(seeds), checkpoints={"generator": gen}, **SMALL)
 
 
 def _scores(out):
     return {(r["cell"]["task"], r["cell"]["method"], r["cell"]["seed"]): (r["status"], r["scores"])
-            for r in runner.load_results(out)}
+            for r in load_results(out)}
 
 
 def test_tiny_grid_inline_and_process_agree(tiny_gen, tmp_path):
     cells = _grid(tiny_gen)
-    a = runner.run_grid(cells, tmp_path / "a", executor="inline", progress=False)
-    b = runner.run_grid(cells, tmp_path / "b", executor="process", workers=2, progress=False)
+    a = harness.run_grid(cells, tmp_path / "a", executor="inline", progress=False)
+    b = harness.run_grid(cells, tmp_path / "b", executor="process", workers=2, progress=False)
     assert a["ok"] == b["ok"] == 12 and a["failed"] == b["failed"] == 0
     sa, sb = _scores(tmp_path / "a"), _scores(tmp_path / "b")
     assert sa == sb and len(sa) == 12
-    rec = runner.load_results(tmp_path / "a")[0]
-    assert rec["schema_version"] == runner.SCHEMA_VERSION
+    rec = load_results(tmp_path / "a")[0]
+    assert rec["schema_version"] == SCHEMA_VERSION
     prov = rec["provenance"]
     assert prov["checkpoints"]["generator"] and prov["versions"]["torch"] and "commit" in prov["git"]
     # a second run skips everything
-    again = runner.run_grid(cells, tmp_path / "a", executor="inline", progress=False)
+    again = harness.run_grid(cells, tmp_path / "a", executor="inline", progress=False)
     assert again["skipped"] == 12 and again["ran"] == 0
 
 
 def test_killed_run_resumes_without_recomputing(tiny_gen, tmp_path):
     out = tmp_path / "r"
     code = textwrap.dedent(f"""
-        from editbench import runner
-        cells = runner.make_grid(["unlit_lamps", "second_order"], ["none", "oracle", "steer"], [4], [0, 1],
-                                 generator={tiny_gen!r}, **{SMALL!r})
-        runner.run_grid(cells, {str(out)!r}, executor="inline", progress=False)
+        from editbench import harness
+        cells = harness.make_grid(["unlit_lamps", "second_order"], ["none", "oracle", "steer"], [4], [0, 1],
+                                  checkpoints={{"generator": {tiny_gen!r}}}, **{SMALL!r})
+        harness.run_grid(cells, {str(out)!r}, executor="inline", progress=False)
     """)
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.time() + 300
@@ -66,7 +56,7 @@ def test_killed_run_resumes_without_recomputing(tiny_gen, tmp_path):
     proc.wait()
     done = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
     assert 3 <= len(done) < 12, "the run should have been killed part way"
-    rep = runner.run_grid(_grid(tiny_gen), out, executor="inline", progress=False)
+    rep = harness.run_grid(_grid(tiny_gen), out, executor="inline", progress=False)
     files = list(out.rglob("*.json"))
     assert len(files) == 12 and rep["skipped"] == len(done)
     for p in files:
@@ -81,7 +71,7 @@ def test_failing_methods_are_recorded_and_the_grid_goes_on(tiny_gen, tmp_path):
     f.write_text(textwrap.dedent("""
         import time
         import torch
-        from editbench.api import Edit, Method
+        from editbench.core import Edit, Method
 
         class Raises(Method):
             name = "raises"
@@ -111,8 +101,8 @@ def test_failing_methods_are_recorded_and_the_grid_goes_on(tiny_gen, tmp_path):
                 time.sleep(120)
     """))
     methods = [f"{f}:Mutates", "none", f"{f}:Raises", f"{f}:ReturnsNaN", f"{f}:Sleeps", "oracle"]
-    cells = runner.make_grid(["unlit_lamps"], methods, [4], [0], generator=tiny_gen, **SMALL)
-    rep = runner.run_grid(cells, tmp_path / "out", executor="process", workers=2, timeout_s=45, progress=False)
+    cells = harness.make_grid(["unlit_lamps"], methods, [4], [0], checkpoints={"generator": tiny_gen}, **SMALL)
+    rep = harness.run_grid(cells, tmp_path / "out", executor="process", workers=2, timeout_s=45, progress=False)
     assert rep["ok"] == 2 and rep["failed"] == 4
     errors = {t["method"].split(":")[-1]: t["error"] for t in rep["timings"]}
     assert "this method is broken" in errors["Raises"]
@@ -121,16 +111,18 @@ def test_failing_methods_are_recorded_and_the_grid_goes_on(tiny_gen, tmp_path):
     assert "in place" in errors["Mutates"]
     assert errors["none"] is None and errors["oracle"] is None
     # the cells that ran beside the broken ones score as they do alone
-    alone = runner.run_grid(runner.make_grid(["unlit_lamps"], ["none"], [4], [0], generator=tiny_gen, **SMALL),
+    alone = harness.run_grid(harness.make_grid(["unlit_lamps"], ["none"], [4], [0], checkpoints={"generator": tiny_gen},
+                                               **SMALL),
                             tmp_path / "alone", executor="inline", progress=False)
     assert alone["timings"][0]["primary"] == next(t["primary"] for t in rep["timings"] if t["method"] == "none")
 
 
 def test_suite_tunes_once_per_task_and_method(tiny_gen, tmp_path):
-    rep = runner.run_suite(["unlit_lamps"], ["steer", "none"], [2, 4], [0, 1], tmp_path / "s", tune=3,
-                           executor="inline", progress=False, generator=tiny_gen, n_eval=8, n_dev=8, n_boot=20)
+    rep = harness.run_suite(["unlit_lamps"], ["steer", "none"], [2, 4], [0, 1], tmp_path / "s", tune=3,
+                           executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8,
+                             n_boot=20)
     assert rep["ok"] == 8 and rep["failed"] == 0
-    recs = {(r["cell"]["method"], r["cell"]["budget"], r["cell"]["seed"]): r for r in runner.load_results(tmp_path / "s")}
+    recs = {(r["cell"]["method"], r["cell"]["budget"], r["cell"]["seed"]): r for r in load_results(tmp_path / "s")}
     tuned = recs[("steer", 4, 0)]  # the middle budget and the first seed
     assert tuned["cell"]["tune"] == 3 and len(tuned["tuning"]) == 3
     best = max(tuned["tuning"], key=lambda t: t["dev_primary"])["config"]
@@ -142,18 +134,19 @@ def test_suite_tunes_once_per_task_and_method(tiny_gen, tmp_path):
 
 
 def test_candidate_configs_are_shared_and_seeded():
-    from editbench.registry import resolve
+    from editbench.methods import resolve
 
     for name in ("unit_clamp", "finetune_lora", "prompt"):
         cls = resolve(name)
-        c = runner.candidate_configs(cls, 8, seed=3)
+        c = harness.candidate_configs(cls, 8, seed=3)
         assert c[0] == {} and len(c) <= 8
-        assert c == runner.candidate_configs(cls, 8, seed=3)
+        assert c == harness.candidate_configs(cls, 8, seed=3)
 
 
 def test_cli_run_rejects_bad_input(tmp_path, capsys):
     assert main(["run", "--tasks", "nope", "--out", str(tmp_path)]) == 2
     assert main(["run", "--methods", "nope", "--out", str(tmp_path)]) == 2
     assert main(["run", "--budgets", "x", "--out", str(tmp_path)]) == 2
+    assert main(["run", "--executor", "nope", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("editbench: error:") == 3
+    assert err.count("editbench: error:") == 4

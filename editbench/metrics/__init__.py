@@ -1,158 +1,72 @@
-"""Shared metrics: pure functions over meter readings and images, paired before/after on the same
-latent and caption. Every part score lies in [0, 1], higher is better; each task's primary score is the
-harmonic mean of its parts (:func:`harmonic_mean`), so no part can be traded away for free.
+"""Metrics, each registered once with its direction and the track it applies to.
 
-Notation: ``before``/``after`` are :class:`~editbench.models.meter.MeterReading` of B images;
-``target`` (B, 3) bool marks the lamp slots of ``before`` that the request switches off. A lamp's light
-is its share of the first-order light map (:meth:`MeterReading.per_lamp_light`), summed over pixels.
+Three kinds:
 
-``metrics`` knows no method and no task.
+* ``part``: per-output scores in [0, 1] (NaN where the part does not apply to an output), higher is
+  better; a task's primary score is the harmonic mean of the parts it lists;
+* ``derived``: a number computed from other parts' means and reported beside them (RAVEL's
+  disentangle, the mean of cause and isolate);
+* ``measure``: one number per scored slice, reported and gated but not part of the primary (e.g. the
+  Frechet distance to the world's answer, lower is better).
+
+Adding a part is one :func:`register` call beside its function (``metrics/<track>.py``); tasks name
+parts, the scorer computes what the task names, the gate reads directions from here and the leaderboard
+shows whatever parts the results hold. ``metrics`` knows no method and no task.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
-import torch
 from torch import Tensor
 
-from editbench.models.meter import MeterReading, frechet_distance
+from editbench.core import Registry
+from editbench.core.registry import RegistryError
 
-OFF_THRESHOLD = 5.0  # first-order light energy (luminance summed over pixels) under which a lamp is off
-LIGHT_PIXEL = 0.1  # luminance above which a pixel is lamp light (for locality masks)
-LOCALITY_SCALE = 0.1  # mean absolute change outside lamp light at which locality reaches 0
-DARKENING_SCALE = 0.2  # fall of the ambient level at which "no darkening" reaches 0
-ISOLATE_TOLERANCE = 0.2  # relative change of another lamp's light still counted as "unchanged"
-NOISE_FLOOR = 0.02  # per-pixel light luminance the meter reads in rooms without lamp light
-
-__all__ = [
-    "bootstrap_ci", "darkening", "disentangle", "efficacy", "feature_shift", "fidelity", "frechet_distance",
-    "harmonic_mean", "lamp_energy", "locality", "nanmean", "retention", "second_order_residual",
-]
+Kind = Literal["part", "derived", "measure"]
 
 
-def lamp_energy(reading: MeterReading, slots_from: MeterReading | None = None, order: int = 1) -> Tensor:
-    """(B, 3) light energy per lamp slot. With ``slots_from``, light is split among *its* lamps (so an
-    edited image is measured in the lamp slots found before the edit, even if the lamp vanished)."""
-    ref = slots_from or reading
-    light = {1: reading.light1, 2: reading.light2}[order]
-    split = MeterReading(
-        shade=ref.shade, light1=light, light2=light, ambient=ref.ambient, present=ref.present, on=ref.on,
-        intensity=ref.intensity, x=ref.x, features=ref.features,
-    ).per_lamp_light(1)
-    return split.sum((-2, -1))
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: Kind
+    track: str
+    direction: int  # +1: higher is better; -1: lower is better
+    description: str
+    per_output: Callable[[Any], Tensor] | None = None  # part: pair -> (B,) scores
+    per_slice: Callable[[Any], float] | None = None  # measure: pair -> one number
+    needs: tuple[str, ...] = ()  # derived: the parts it is computed from
+    combine: Callable[[dict[str, float]], float] | None = None  # derived: part means -> one number
 
 
-def efficacy(before: MeterReading, after: MeterReading, target: Tensor) -> dict[str, Tensor]:
-    """Per image: ``off`` = share of target lamps (lit before) whose light after is below
-    ``OFF_THRESHOLD``; ``reduction`` = 1 - sum(light after) / sum(light before) over those lamps,
-    clipped to [0, 1]. Images without a lit target lamp get NaN (left out of means)."""
-    e0 = lamp_energy(before)
-    e1 = lamp_energy(after, slots_from=before)
-    lit_target = target & (e0 > OFF_THRESHOLD)
-    n = lit_target.sum(1).float()
-    off = ((e1 < OFF_THRESHOLD) & lit_target).sum(1).float() / n
-    red = 1 - (e1 * lit_target).sum(1) / (e0 * lit_target).sum(1).clamp_min(1e-9)
-    nan = torch.full_like(n, float("nan"))
-    return {"off": torch.where(n > 0, off, nan), "reduction": torch.where(n > 0, red.clamp(0, 1), nan)}
+def _check(name: str, m: Any) -> None:
+    if not isinstance(m, Metric) or m.name != name:
+        raise RegistryError(f"metric {name!r} must be a Metric named {name!r}")
+    if m.direction not in (1, -1):
+        raise RegistryError(f"metric {name!r}: direction must be +1 or -1, got {m.direction!r}")
+    needed = {"part": m.per_output, "measure": m.per_slice, "derived": m.combine}
+    if m.kind not in needed or needed[m.kind] is None:
+        raise RegistryError(f"metric {name!r} of kind {m.kind!r} lacks its function")
 
 
-def retention(before: MeterReading, after: MeterReading) -> Tensor:
-    """Per image: IoU of the shade masks (p > 0.5) before and after; the lamps must stay, unlit, not
-    removed. Images without a shade before get NaN."""
-    s0, s1 = before.shade > 0.5, after.shade > 0.5
-    inter = (s0 & s1).sum((1, 2)).float()
-    union = (s0 | s1).sum((1, 2)).float()
-    has = s0.sum((1, 2)) > 0
-    return torch.where(has, inter / union.clamp_min(1), torch.full_like(inter, float("nan")))
+METRICS: Registry[Metric] = Registry("metric", check=_check)
 
 
-def locality(before_images: Tensor, after_images: Tensor, before: MeterReading, second_order: bool = True
-             ) -> dict[str, Tensor]:
-    """Change outside the lamps' light, per image: ``l1`` = mean |after - before| over pixels with no
-    lamp light (first and, if ``second_order``, second order) and no shade before; ``score`` =
-    max(0, 1 - l1 / LOCALITY_SCALE); ``feature`` = relative distance of the meter features (reported,
-    not scored)."""
-    light = before.light1 + (before.light2 if second_order else 0)
-    keep = ((light < LIGHT_PIXEL) & (before.shade < 0.5)).to(before_images.dtype)  # (B, H, W)
-    diff = (after_images - before_images).abs().mean(1)  # (B, H, W)
-    l1 = (diff * keep).sum((1, 2)) / keep.sum((1, 2)).clamp_min(1)
-    return {"l1": l1, "score": (1 - l1 / LOCALITY_SCALE).clamp(0, 1)}
+def register(metric: Metric) -> Metric:
+    METRICS.add(metric.name, metric)
+    return metric
 
 
-def feature_shift(before: MeterReading, after: MeterReading) -> Tensor:
-    """Per image: ||f(after) - f(before)|| / ||f(before)|| in meter features."""
-    return (after.features - before.features).norm(dim=1) / before.features.norm(dim=1).clamp_min(1e-9)
+def of_track(track: str, kind: Kind) -> dict[str, Metric]:
+    """The metrics of one kind that apply to ``track``, by name."""
+    return {n: m for n, m in METRICS.items() if m.track == track and m.kind == kind}
 
 
-def darkening(before: MeterReading, after: MeterReading) -> dict[str, Tensor]:
-    """Per image: ``delta`` = ambient after - ambient before; ``score`` (no darkening) =
-    max(0, 1 - max(0, -delta) / DARKENING_SCALE)."""
-    delta = after.ambient - before.ambient
-    return {"delta": delta, "score": (1 - (-delta).clamp_min(0) / DARKENING_SCALE).clamp(0, 1)}
+def direction(name: str) -> int:
+    """+1 if higher is better for this metric (or ``primary``), -1 if lower is."""
+    return 1 if name == "primary" else METRICS.get(name).direction
 
 
-def second_order_residual(before: MeterReading, after: MeterReading) -> Tensor:
-    """Per image: share of second-order light energy left, sum(light2 after) / sum(light2 before),
-    clipped to [0, 1]; NaN where there was none (less than one unit). Each pixel's light counts above
-    the meter's noise floor ``NOISE_FLOOR`` only."""
-    e0 = (before.light2 - NOISE_FLOOR).clamp_min(0).sum((1, 2))
-    e1 = (after.light2 - NOISE_FLOOR).clamp_min(0).sum((1, 2))
-    return torch.where(e0 >= 1.0, (e1 / e0.clamp_min(1e-9)).clamp(0, 1), torch.full_like(e0, float("nan")))
-
-
-def disentangle(before: MeterReading, after: MeterReading, target: Tensor) -> dict[str, Tensor]:
-    """RAVEL-style, per image: ``cause`` = the target lamp(s) off (as in :func:`efficacy`); ``isolate``
-    = share of the other lit lamps whose light changed by less than ``ISOLATE_TOLERANCE`` (relative);
-    ``disentangle`` = their mean. NaN where an image has no lit target lamp or no other lit lamp."""
-    e0 = lamp_energy(before)
-    e1 = lamp_energy(after, slots_from=before)
-    cause = efficacy(before, after, target)["off"]
-    others = ~target & before.lamps & (e0 > OFF_THRESHOLD)
-    kept = ((e1 - e0).abs() <= ISOLATE_TOLERANCE * e0) & others
-    n = others.sum(1).float()
-    isolate = torch.where(n > 0, kept.sum(1).float() / n.clamp_min(1), torch.full_like(n, float("nan")))
-    return {"cause": cause, "isolate": isolate, "disentangle": (cause + isolate) / 2}
-
-
-def fidelity(after: MeterReading, reference: MeterReading) -> float:
-    """Frechet distance in meter features between edited samples and renders of the requested scenes
-    (lower is better; reported beside the scores, not a part of them)."""
-    return frechet_distance(after.features, reference.features)
-
-
-def harmonic_mean(parts: dict[str, float] | list[float]) -> float:
-    """Harmonic mean of part scores in [0, 1]; 0 if any part is 0; NaN parts are an error."""
-    values = list(parts.values()) if isinstance(parts, dict) else list(parts)
-    t = torch.tensor(values, dtype=torch.float64)
-    if torch.isnan(t).any():
-        raise ValueError(f"harmonic mean of parts with NaN: {parts}")
-    if (t <= 0).any():
-        return 0.0
-    return float(len(values) / (1 / t).sum())
-
-
-def nanmean(x: Tensor) -> float:
-    v = x[~torch.isnan(x)]
-    return float(v.mean()) if v.numel() else float("nan")
-
-
-def bootstrap_ci(per_image: dict[str, Tensor], combine: Callable[[dict[str, float]], float], n_boot: int = 1000,
-                 seed: int = 0, alpha: float = 0.05) -> tuple[float, float, float]:
-    """Point estimate and percentile bootstrap (1 - alpha) interval of ``combine(part means)``,
-    resampling images (rows shared by every part, so parts stay paired)."""
-    B = next(iter(per_image.values())).shape[0]
-    point = combine({k: nanmean(v) for k, v in per_image.items()})
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randint(B, (n_boot, B), generator=g)
-    resampled = {k: torch.nanmean(v.double()[idx], dim=1) for k, v in per_image.items()}  # (n_boot,) each
-    stats = []
-    for i in range(n_boot):
-        means = {k: float(r[i]) for k, r in resampled.items()}
-        if any(m != m for m in means.values()):  # a resample with no valid image for a part
-            continue
-        stats.append(combine(means))
-    if not stats:
-        return point, float("nan"), float("nan")
-    s = torch.tensor(stats, dtype=torch.float64)
-    return point, float(s.quantile(alpha / 2)), float(s.quantile(1 - alpha / 2))
+from . import image  # noqa: E402,F401 - registers the image track's metrics

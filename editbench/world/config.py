@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from editbench.core.errors import UserError
+
 # Palettes: name -> linear-space albedo (R, G, B). Names are what captions say.
 WALL_COLORS: dict[str, tuple[float, float, float]] = {
     "white": (0.84, 0.84, 0.81),
@@ -39,8 +41,7 @@ SHADE_COLORS: dict[str, tuple[float, float, float]] = {
 LAMP_KINDS: tuple[str, ...] = ("table", "floor")
 TIMES_OF_DAY: tuple[str, ...] = ("night", "evening", "day")
 
-
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A world config that cannot be used; the message says which field and why."""
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from editbench.core.errors import UserError
+
 
 def save_grid(images: Tensor, labels: list[str] | None, out: str | Path, cols: int | None = None,
               title: str | None = None, wrap: int = 28) -> Path:
@@ -19,7 +21,7 @@ def save_grid(images: Tensor, labels: list[str] | None, out: str | Path, cols: i
 
     out = Path(out)
     if out.suffix.lower() != ".png":
-        raise ValueError(f"output must be a .png file, got {str(out)!r}")
+        raise UserError(f"output must be a .png file, got {str(out)!r}")
     n = images.shape[0]
     cols = cols or min(n, 8)
     rows = (n + cols - 1) // cols

@@ -1,1 +1,0 @@
-"""Finetuning, prompting and reference methods, one file each."""

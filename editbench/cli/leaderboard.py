@@ -1,0 +1,49 @@
+"""``editbench leaderboard build|export``: tables, plots and a static page from stored results."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import Parser, UsageError, positive_int
+
+
+def build_and_print(results: list[str], out: str, budget: int | None) -> None:
+    from editbench.leaderboard import publish
+
+    res = publish(results, out, budget=budget)
+    print("\n" + res["markdown"])
+    print(f"leaderboard written to {out}/ (open {Path(out) / 'index.html'})")
+
+
+def build(args: argparse.Namespace) -> int:
+    build_and_print(args.results, args.out, args.budget)
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from editbench.results import export as export_results
+    from editbench.results import read_records
+
+    if not args.out.endswith(".jsonl.gz"):
+        raise UsageError(f"--out must end in .jsonl.gz, got {args.out!r}")
+    read_records(args.results)  # refuse what cannot be read before writing anything
+    n = export_results(args.results, args.out)
+    print(f"{n} cell records written to {args.out}")
+    return 0
+
+
+def register(sub) -> None:
+    lb = sub.add_parser("leaderboard", help="tables, plots and a static page from stored results")
+    lbsub = lb.add_subparsers(dest="leaderboard_command", required=True, parser_class=Parser)
+    p = lbsub.add_parser("build", help="write leaderboard.{md,csv,json,tex}, families.{md,csv}, plots, grids and index.html")
+    p.add_argument("--results", required=True, action="append",
+                   help="a results folder written by editbench run, or an export (.jsonl.gz); repeat to put several "
+                        "side by side (e.g. your method's results with the published export)")
+    p.add_argument("--out", required=True, help="output folder (e.g. site/)")
+    p.add_argument("--budget", type=positive_int, default=None, help="evidence budget of the tables (default 16)")
+    p.set_defaults(func=build)
+    p = lbsub.add_parser("export", help="write a results folder's records to one .jsonl.gz (to commit)")
+    p.add_argument("--results", required=True)
+    p.add_argument("--out", required=True, help="output .jsonl.gz")
+    p.set_defaults(func=export)

@@ -1,0 +1,133 @@
+"""``editbench models report|ship|show-meter|layers`` and ``editbench sample``: the image track's models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from .common import Parser, UsageError, caption, load_image_model, positive_int, seed
+
+
+def ship(args: argparse.Namespace) -> int:
+    """Copy a training run's models into an assets folder in half precision (what the package ships)."""
+    from editbench.core import io
+    from editbench.tracks.image import checkpoint_hash, save_half
+
+    run, assets = Path(args.run), Path(args.assets)
+    kinds = {"generator": ("generator", "discriminator"), "meter": ("meter",)}[args.kind]
+    loaded = {name: load_image_model(name, str(run / name)) for name in kinds}  # check everything before replacing anything
+    for name, model in loaded.items():
+        def fill(tmp: Path, name: str = name, model=model) -> None:
+            save_half(model, tmp)
+            for keep in ("MODEL_CARD.md", "samples.png"):
+                if (assets / name / keep).exists():
+                    shutil.copy2(assets / name / keep, tmp / keep)
+        io.write_dir(assets / name, fill)
+        print(f"{name}: {run / name} -> {assets / name} (float16, {checkpoint_hash(assets / name, name)})")
+    print("now re-run `editbench models report` and update the model card's figures")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from editbench.tracks.image.report import format_report, full_report
+
+    load_image_model("generator", args.generator), load_image_model("meter", args.meter)  # refuse bad checkpoints first
+    rep = full_report(n=args.n, generator_path=args.generator, meter_path=args.meter, seed=args.seed)
+    print(json.dumps(rep, indent=2) if args.json else format_report(rep))
+    return 0
+
+
+def layers(args: argparse.Namespace) -> int:
+    G = load_image_model("generator", args.generator)
+    print(f"{'hook point':<12}{'units':>7}{'unit axis':>11}  positions")
+    for p in G.hook_points().values():
+        print(f"{p.name:<12}{p.units:>7}{p.unit_axis:>11}  {' x '.join(map(str, p.positions))}")
+    return 0
+
+
+def sample(args: argparse.Namespace) -> int:
+    from editbench.world import World
+    from editbench.world.viz import save_grid
+
+    G = load_image_model("generator", args.generator)
+    if args.caption is None:
+        captions = World().sample(args.n, seed=args.seed).captions
+        title = f"captions of {args.n} sampled scenes (seed {args.seed})"
+    else:
+        words = args.caption.lower().replace(",", " , ").split()
+        unknown = sorted({w for w in words if w not in G.tokenizer.vocab})
+        if unknown:
+            raise UsageError(f"caption words not in the vocabulary: {unknown} (see editbench.world.captions.VOCAB)")
+        captions = [args.caption] * args.n
+        title = f'"{args.caption}" (seed {args.seed})'
+    images = G.generate(captions, seed=args.seed)
+    out = save_grid(images, None if args.caption else captions, args.out, cols=args.cols, title=title)
+    print(f"wrote {out} ({args.n} samples)")
+    return 0
+
+
+def show_meter(args: argparse.Namespace) -> int:
+    import torch
+
+    from editbench.world import World
+    from editbench.world.viz import save_grid
+
+    M = load_image_model("meter", args.meter)
+    if args.generator is not None or args.samples:
+        captions = World().sample(args.n, seed=args.seed).captions
+        images = load_image_model("generator", args.generator).generate(captions, seed=args.seed)
+    else:
+        images = World().sample(args.n, seed=args.seed).images
+    r = M.read(images)
+
+    def gray(m):
+        return (m / m.amax((1, 2), keepdim=True).clamp_min(1e-6))[:, None].expand(-1, 3, -1, -1)
+
+    labels = [f"{int(r.count[i])} lamps, {int(r.lit[i].sum())} lit, ambient {float(r.ambient[i]):.2f}" for i in range(args.n)]
+    labels += ["shade"] * args.n + ["first-order light"] * args.n + ["second-order light"] * args.n
+    out = save_grid(torch.cat([images, gray(r.shade), gray(r.light1), gray(r.light2)]), labels, args.out, cols=args.n,
+                    title="what the lamp meter reads")
+    print(f"wrote {out}")
+    return 0
+
+
+def register(sub) -> None:
+    from editbench.tracks.image import ASSETS
+
+    p = sub.add_parser("sample", help="sample the generator for one caption and write a grid")
+    p.add_argument("--caption", type=caption, default=None, help="one caption for every sample (default: captions of "
+                   "sampled world scenes, shown under each image)")
+    p.add_argument("--n", type=positive_int, default=16)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--out", required=True, help="output .png")
+    p.add_argument("--cols", type=positive_int, default=None)
+    p.add_argument("--generator", default=None, help="generator folder (default: the shipped one)")
+    p.set_defaults(func=sample)
+
+    models = sub.add_parser("models", help="the reference models")
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=Parser)
+    p = msub.add_parser("report", help="recompute every model-card figure from the weights")
+    p.add_argument("--n", type=positive_int, default=2000, help="held-out renders and samples")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--seed", type=int, default=2**41, help="held-out evaluation seed (>= 2**41; the cards use 2**41)")
+    p.add_argument("--generator", default=None)
+    p.add_argument("--meter", default=None)
+    p.set_defaults(func=report)
+    p = msub.add_parser("ship", help="copy a training run's models into the assets folder (float16 safetensors)")
+    p.add_argument("kind", choices=("generator", "meter"))
+    p.add_argument("--run", required=True, help="a run folder of `editbench train generator|meter`")
+    p.add_argument("--assets", default=str(ASSETS))
+    p.set_defaults(func=ship)
+    p = msub.add_parser("show-meter", help="write a grid of images and what the meter reads from them")
+    p.add_argument("--n", type=positive_int, default=8)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--samples", action="store_true", help="read generator samples instead of renders")
+    p.add_argument("--generator", default=None)
+    p.add_argument("--meter", default=None)
+    p.set_defaults(func=show_meter)
+    p = msub.add_parser("layers", help="list the generator's hook points (units, unit axis, positions)")
+    p.add_argument("--generator", default=None)
+    p.set_defaults(func=layers)

@@ -1,0 +1,66 @@
+"""``editbench run``: a suite's grid of tasks x methods x budgets x seeds, resumable, with the timing
+report (and the leaderboard, with ``--leaderboard``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import UsageError, checkpoints, csv, positive_int
+
+
+def run(args: argparse.Namespace) -> int:
+    from editbench.harness import SUITES, estimate_full, run_named_suite
+    from editbench.methods import METHODS, resolve
+    from editbench.tasks import TASKS, get_task
+
+    suite = SUITES.get(args.suite)
+    tasks = args.tasks or sorted(TASKS)
+    for t in tasks:
+        get_task(t)
+    methods = args.methods or list(METHODS)
+    for m in methods:
+        resolve(m)
+    budgets, seeds = args.budgets or list(suite.budgets), args.seeds or list(suite.seeds)
+    if any(b < 1 for b in budgets) or any(s < 0 for s in seeds):
+        raise UsageError(f"budgets must be >= 1 and seeds >= 0, got {budgets} and {seeds}")
+    n_cells = len(tasks) * len(methods) * len(budgets) * len(seeds)
+    print(f"suite {suite.name}: {len(tasks)} tasks x {len(methods)} methods x budgets {budgets} x seeds {seeds}"
+          f" = {n_cells} cells -> {args.out}")
+    rep = run_named_suite(suite, tasks, methods, args.out, budgets=budgets, seeds=seeds, executor=args.executor,
+                          workers=args.workers, timeout_s=args.timeout, checkpoints=checkpoints(args))
+    print(f"\n{rep['ran']} cells run, {rep['skipped']} already done; {rep['ok']} ok, {rep['failed']} failed; "
+          f"wall {rep['wall_s']:.0f} s")
+    print(f"{'task':<14}{'method':<17}{'n':>4}{'seed':>5}{'status':>8}{'primary':>9}{'seconds':>9}")
+    for t in rep["timings"]:
+        prim = f"{t['primary']:.3f}" if t.get("primary") is not None else "-"
+        print(f"{t['task']:<14}{t['method']:<17}{t['budget']:>4}{t['seed']:>5}{t['status']:>8}{prim:>9}"
+              f"{t['total_s']:>9.1f}" + (f"  {t['error']}" if t["error"] else ""))
+    if suite.name == "quick" and rep["ran"]:
+        est = estimate_full(rep)
+        print(f"estimated full suite (same tasks and methods): {est / 3600:.1f} h on one worker, "
+              f"{est / 3600 / args.workers:.1f} h on {args.workers}")
+    if args.leaderboard:
+        from .leaderboard import build_and_print
+
+        build_and_print([args.out], args.leaderboard, None)
+    return 0
+
+
+def register(sub) -> None:
+    from editbench.harness import EXECUTORS, SUITES
+
+    p = sub.add_parser("run", help="run a suite: tasks x methods x budgets x seeds, resumable")
+    p.add_argument("--suite", choices=SUITES.names(), default="quick")
+    p.add_argument("--tasks", type=csv(str), default=None, help="comma-separated (default: all)")
+    p.add_argument("--methods", type=csv(str), default=None, help="comma-separated (default: all registered)")
+    p.add_argument("--budgets", type=csv(int), default=None)
+    p.add_argument("--seeds", type=csv(int), default=None)
+    p.add_argument("--out", required=True, help="results folder (one JSON per cell)")
+    p.add_argument("--executor", choices=EXECUTORS.names(), default="process")
+    p.add_argument("--workers", type=positive_int, default=2)
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per cell (process executor)")
+    p.add_argument("--generator", default=None)
+    p.add_argument("--meter", default=None)
+    p.add_argument("--leaderboard", default=None, metavar="DIR",
+                   help="then build the leaderboard from the results folder into DIR")
+    p.set_defaults(func=run)

@@ -1,0 +1,15 @@
+"""The modality-neutral core: the method contract, edits, hooks, one registry type, statistics and the
+one atomic writer. It knows no lamp, no GAN and no tokenizer; every track and every method builds on it.
+"""
+
+from .edit import Cost, Edit
+from .errors import MethodError, UnknownNameError, UserError
+from .hooks import HookPoint, capture, hook_points, intervene
+from .method import EVIDENCE_KINDS, FAMILIES, Budget, Evaluator, Evidence, Family, Method, MethodConfig
+from .registry import Registry, RegistryError
+
+__all__ = [
+    "EVIDENCE_KINDS", "FAMILIES", "Budget", "Cost", "Edit", "Evaluator", "Evidence", "Family", "HookPoint", "Method",
+    "MethodConfig", "MethodError", "Registry", "RegistryError", "UnknownNameError", "UserError", "capture",
+    "hook_points", "intervene",
+]

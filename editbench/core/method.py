@@ -1,0 +1,167 @@
+"""The method contract: one interface for editing, finetuning and prompting, on any track.
+
+A :class:`Method` gets the model, the task's edit request (a track-defined object: for the lamp world
+:class:`editbench.world.requests.EditRequest`), :class:`Evidence` of the kind it declares bounded by a
+:class:`Budget`, and returns an :class:`~editbench.core.edit.Edit`. Every method declares its
+``family``, the evidence it ``consumes``, whether it ``uses_evaluator`` and the ``tracks`` it supports;
+the registry reads these from the class and never restates them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from torch import Tensor, nn
+
+from .edit import Edit
+from .errors import MethodError
+
+Family = Literal["edit", "finetune", "prompt", "reference"]
+EvidenceKind = Literal["samples", "targets", "captions", "none"]
+FAMILIES: tuple[str, ...] = ("edit", "finetune", "prompt", "reference")
+EVIDENCE_KINDS: tuple[str, ...] = ("samples", "targets", "captions", "none")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """``n`` examples of the method's evidence kind; ``evaluator_calls`` evaluator calls (outputs read)."""
+
+    n: int
+    evaluator_calls: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n < 0 or self.evaluator_calls < 0:
+            raise MethodError(f"budget must be non-negative, got n={self.n}, evaluator_calls={self.evaluator_calls}")
+
+
+class Evaluator:
+    """A reader behind a counter: every output read costs one call; reading past the budget raises.
+
+    ``read(outputs)`` returns the track's reading; ``differentiable(outputs)`` (where the track offers
+    it) the reader's raw outputs with gradients, for methods that optimise against it."""
+
+    def __init__(self, read: Callable[[Any], Any], limit: int, differentiable: Callable[[Any], Any] | None = None):
+        self._read, self._differentiable, self.limit, self.calls = read, differentiable, limit, 0
+
+    def _spend(self, n: int) -> None:
+        if self.calls + n > self.limit:
+            raise MethodError(f"evaluator budget exceeded: {self.calls} + {n} > {self.limit} calls")
+        self.calls += n
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.calls
+
+    def __call__(self, outputs: Tensor) -> Any:
+        self._spend(len(outputs))
+        return self._read(outputs)
+
+    def differentiable(self, outputs: Tensor) -> Any:
+        if self._differentiable is None:
+            raise MethodError("this track's evaluator has no differentiable form")
+        self._spend(len(outputs))
+        return self._differentiable(outputs)
+
+
+@dataclass
+class Evidence:
+    """What the harness hands a method: exactly its declared kind and budget.
+
+    * ``samples``: ``captions``, the model's ``outputs`` for them with sampling ``noise`` (latents for
+      images, sampling noise for text), and ``readings`` of those outputs by the track's reader;
+    * ``targets``: ``captions``, the world's ``outputs`` for n scenes, ``targets`` (the same scenes with
+      the request applied: what the model should produce) and the ``scenes``;
+    * ``captions``: ``captions`` only; ``none``: nothing.
+
+    ``evaluator`` is a counted reader (None when the method uses none or the budget allows no calls).
+    """
+
+    kind: EvidenceKind
+    captions: list[str] = field(default_factory=list)
+    noise: Tensor | None = None
+    outputs: Any = None
+    readings: Any = None
+    targets: Any = None
+    scenes: Any = None
+    evaluator: Evaluator | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.captions)
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's typed config; subclasses add fields with defaults."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Method:
+    """Base class of every method. Subclasses set the class attributes and implement :meth:`fit`.
+
+    ``consumes``: the evidence kind it needs; ``uses_evaluator``: whether it spends evaluator calls;
+    ``tracks``: the tracks it works on; ``search_space``: config field -> candidate values, for the
+    tuning budget shared by all methods.
+    """
+
+    name: ClassVar[str] = ""
+    family: ClassVar[Family] = "edit"
+    consumes: ClassVar[EvidenceKind] = "samples"
+    uses_evaluator: ClassVar[bool] = False
+    tracks: ClassVar[tuple[str, ...]] = ("image",)
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    search_space: ClassVar[dict[str, list[Any]]] = {}
+
+    def __init__(self, config: MethodConfig | dict[str, Any] | None = None):
+        if isinstance(config, dict) or config is None:
+            known = {f.name for f in dataclasses.fields(self.Config)}
+            unknown = sorted(set(config or {}) - known)
+            if unknown:
+                raise MethodError(f"method {self.name!r}: unknown config field(s) {unknown}; known: {sorted(known)}")
+            try:
+                config = self.Config(**(config or {}))
+            except (TypeError, ValueError) as e:
+                raise MethodError(f"method {self.name!r}: bad config: {e}") from None
+        self.config = config
+
+    def fit(self, model: nn.Module, request: Any, evidence: Evidence, budget: Budget) -> Edit:
+        raise NotImplementedError
+
+    def run(self, model: nn.Module, request: Any, evidence: Evidence, budget: Budget) -> Edit:
+        """``fit`` with the harness's checks: timing, cost bookkeeping, finite tensors, budget kept."""
+        t0 = time.perf_counter()
+        edit = self.fit(model, request, evidence, budget)
+        if not isinstance(edit, Edit):
+            raise MethodError(f"method {self.name!r} returned {type(edit).__name__}, not an Edit")
+        edit.check_finite()
+        cost = edit.cost()
+        cost.fit_seconds = time.perf_counter() - t0
+        cost.evaluator_calls = evidence.evaluator.calls if evidence.evaluator else 0
+        if cost.examples_used > budget.n:
+            raise MethodError(f"method {self.name!r} used {cost.examples_used} examples, budget {budget.n}")
+        return edit
+
+
+def check_method_class(name: str, cls: Any) -> None:
+    """What the registry checks of a method class when it is loaded."""
+    from .registry import RegistryError
+
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise RegistryError(f"method {name!r} is not a subclass of editbench.core.Method")
+    if cls.family not in FAMILIES:
+        raise RegistryError(f"method {name!r} declares family {cls.family!r}; choose from {list(FAMILIES)}")
+    if cls.consumes not in EVIDENCE_KINDS:
+        raise RegistryError(f"method {name!r} consumes {cls.consumes!r}; choose from {list(EVIDENCE_KINDS)}")
+    if not cls.tracks or not all(isinstance(t, str) for t in cls.tracks):
+        raise RegistryError(f"method {name!r} declares no tracks; set tracks = ('image',) or similar")
+    if not cls.name:
+        raise RegistryError(f"method {name!r} has no name; set the class attribute name")
+    if ":" not in name and cls.name != name:
+        raise RegistryError(f"method registered as {name!r} is named {cls.name!r}; register it under its name")

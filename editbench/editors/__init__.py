@@ -1,1 +1,0 @@
-"""Model-editing methods, one file each."""

@@ -1,0 +1,137 @@
+"""The grid of tasks x methods x budgets x seeds: resumable, each method tuned with the same budget.
+
+A finished cell is never recomputed (its file is skipped); an interrupted run resumes where it stopped;
+a cell that raises, scores NaN, changes the shared model or runs past its limit is recorded as failed
+and the grid goes on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from editbench.core import io
+from editbench.results import provenance
+from editbench.tracks import get_track
+
+from .cell import Cell, describe
+from .executors import EXECUTORS
+from .suites import SUITES, Suite
+
+
+def make_grid(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], **cell_kw: Any) -> list[Cell]:
+    return [Cell(task=t, method=m, budget=n, seed=s, **cell_kw)
+            for t in tasks for m in methods for n in budgets for s in seeds]
+
+
+def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], out: str | Path, *,
+              tune: int = 1, tune_at: tuple[int, int] | list[int] | None = None, executor: str = "process",
+              workers: int = 2, timeout_s: float | None = 1800, progress: bool = True, **cell_kw: Any
+              ) -> dict[str, Any]:
+    """Run a suite's grid. With ``tune > 1`` every method gets the same search budget: one tuning cell
+    per (task, method), at budget and seed ``tune_at`` (the middle budget and first seed by default),
+    tries ``tune`` configurations on the dev split and keeps the best; every other cell of that task and
+    method then uses the chosen config (``tuned_on`` names the tuning cell). Only test scores are kept."""
+    if tune <= 1:
+        return run_grid(make_grid(tasks, methods, budgets, seeds, tune=1, **cell_kw), out, executor, workers,
+                        timeout_s, progress)
+    tb, ts = tune_at if tune_at else (budgets[len(budgets) // 2], seeds[0])
+    tb = tb if tb in budgets else budgets[len(budgets) // 2]
+    ts = ts if ts in seeds else seeds[0]
+    tuning = make_grid(tasks, methods, [tb], [ts], tune=tune, **cell_kw)
+    rep = run_grid(tuning, out, executor, workers, timeout_s, progress)
+    chosen = {}
+    for c in tuning:
+        rec = json.loads((Path(out) / rep["paths"][id(c)]).read_text())
+        chosen[(c.task, c.method)] = (rec.get("config") or {}) if rec["status"] == "ok" else {}
+    rest = [Cell(task=t, method=m, budget=n, seed=s, config=chosen[(t, m)], tune=1, tuned_on=f"n{tb}-s{ts}", **cell_kw)
+            for t in tasks for m in methods for n in budgets for s in seeds if (n, s) != (tb, ts)]
+    rep2 = run_grid(rest, out, executor, workers, timeout_s, progress)
+    merged = {k: rep[k] + rep2[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s", "timings")}
+    return {**merged, "checkpoints": rep["checkpoints"]}
+
+
+def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], out: str | Path, *,
+                    budgets: list[int] | None = None, seeds: list[int] | None = None, **kw: Any) -> dict[str, Any]:
+    """:func:`run_suite` with a registered suite's shape (budgets and seeds may be overridden)."""
+    s = SUITES.get(suite) if isinstance(suite, str) else suite
+    return run_suite(tasks, methods, list(budgets or s.budgets), list(seeds or s.seeds), out, tune=s.tune,
+                     tune_at=s.tune_at, **s.cell_kwargs(), **kw)
+
+
+def run_grid(cells: list[Cell], out: str | Path, executor: str = "process", workers: int = 2,
+             timeout_s: float | None = 1800, progress: bool = True) -> dict[str, Any]:
+    """Run every cell not already done; returns counts, per-cell timings (the timing report) and each
+    cell's result path (``paths``, by ``id(cell)``)."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    ex_cls = EXECUTORS.get(executor)
+    provs: dict[tuple, dict[str, Any]] = {}
+
+    def prov_of(cell: Cell) -> dict[str, Any]:
+        k = (cell.track, tuple(sorted(cell.checkpoints.items())))
+        if k not in provs:
+            provs[k] = provenance(get_track(cell.track), cell.checkpoints)
+        return provs[k]
+
+    io.clean_stale(out)  # temporary files of a run that was killed mid-write
+    todo, skipped, paths = [], 0, {}
+    for cell in cells:
+        prov = prov_of(cell)
+        path = out / cell.filename(prov["checkpoints"])
+        paths[id(cell)] = path.relative_to(out).as_posix()
+        if path.exists():
+            try:
+                if json.loads(path.read_text()).get("status") == "ok":
+                    skipped += 1
+                    continue
+            except (json.JSONDecodeError, OSError):
+                pass  # a corrupt file is recomputed
+        todo.append((cell, path, prov))
+    # longest first (finetuning, then the five-slice transfer task), so no worker idles at the end
+    todo.sort(key=lambda cp: (describe(cp[0].method)["family"] != "finetune", cp[0].task != "ood_transfer",
+                              -cp[0].tune))
+    ex = ex_cls(workers=workers, timeout_s=timeout_s)
+    t0 = time.perf_counter()
+    futures = {ex.submit(cell, str(path), cell.key(prov["checkpoints"]), prov): cell for cell, path, prov in todo}
+    status = {"ok": 0, "failed": 0}
+    bar = tqdm(total=len(futures), desc="cells", disable=not progress)
+    for fut in cf.as_completed(futures):
+        status[fut.result()] += 1
+        bar.update(1)
+    bar.close()
+    ex.shutdown()
+    wall = time.perf_counter() - t0
+    timings = []
+    for cell, path, _ in todo:
+        rec = json.loads(path.read_text())
+        tm = rec.get("timing") or {}
+        timings.append({"task": cell.task, "method": cell.method, "budget": cell.budget, "seed": cell.seed,
+                        "status": rec["status"], "total_s": tm.get("total_s", float("nan")),
+                        "fit_s": tm.get("fit_s", 0.0), "score_s": tm.get("score_s", 0.0), "error": rec.get("error"),
+                        "primary": (rec.get("scores") or {}).get("primary")})
+    first = next(iter(provs.values()), {})
+    return {"cells": len(cells), "skipped": skipped, "ran": len(todo), **status, "wall_s": wall, "timings": timings,
+            "checkpoints": first.get("checkpoints", {}), "paths": paths}
+
+
+def estimate_full(report: dict[str, Any], quick: Suite | None = None, full: Suite | None = None) -> float:
+    """Rough wall time (s, one worker) of the full suite from a quick run's cell timings. Each quick cell
+    stands for one tuning cell (``tune`` fits, ``tune`` dev scorings, one test scoring) and
+    len(budgets) x len(seeds) - 1 cells that fit once and score n_eval_full / n_eval_quick as many outputs
+    (fit time at larger budgets is not extrapolated)."""
+    quick, full = quick or SUITES.get("quick"), full or SUITES.get("full")
+    per = len(full.budgets) * len(full.seeds) - 1
+    scale = full.n_eval / quick.n_eval
+    total = 0.0
+    for t in report["timings"]:
+        if t["status"] != "ok":
+            continue
+        fit, sc = t.get("fit_s", 0.0), t.get("score_s", 0.0)
+        total += fit * (full.tune + 1) + sc * (scale + full.tune * full.n_dev / quick.n_eval)
+        total += (fit + sc * scale) * per
+    return total

@@ -1,0 +1,78 @@
+"""A session: one track's models, loaded once, and the unedited outputs every method of a task shares.
+
+The harness owns sessions (an executor or a worker process keeps one per track and checkpoints); no
+model or cached output lives in a module global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import torch
+
+from editbench.core import MethodError
+from editbench.tracks import Track, get_track
+
+
+class Session:
+    """``models`` (loaded on first use), ``memo(key, compute)`` (a cache of unedited outputs and
+    readings, cleared with the models), and the check that methods leave the shared model unchanged."""
+
+    def __init__(self, track: str | Track, checkpoints: dict[str, str | None] | None = None, device: str = "cpu"):
+        self.track = get_track(track) if isinstance(track, str) else track
+        self.checkpoints = dict(checkpoints or {})
+        self.device = device
+        self._models: dict[str, Any] | None = None
+        self._memo: dict[Hashable, Any] = {}
+
+    @property
+    def models(self) -> dict[str, Any]:
+        if self._models is None:
+            self._models = self.track.load(self.checkpoints, device=self.device)
+        return self._models
+
+    @property
+    def edited_model(self) -> torch.nn.Module:
+        """The model methods edit (the generator; the language model)."""
+        return self.models[self.track.edited]
+
+    def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def clear(self) -> None:
+        """Forget the cached outputs (e.g. to time a cell from a cold cache)."""
+        self._memo.clear()
+
+    def reset(self) -> None:
+        """Drop the models and the cache; the next use reloads them."""
+        self._models = None
+        self._memo.clear()
+
+    def fingerprint(self) -> list[float]:
+        with torch.no_grad():
+            return [float(t.double().abs().sum()) for t in self.edited_model.state_dict().values()]
+
+    def check_unchanged(self, fingerprint: list[float]) -> None:
+        """Methods must leave the shared model as they found it (they change a copy or return an Edit)."""
+        if self.fingerprint() != fingerprint:
+            self.reset()
+            raise MethodError(f"the method changed the shared {self.track.edited}'s weights in place; fit must edit a copy")
+
+
+class Sessions:
+    """One session per (track, checkpoints), as a worker keeps them between cells."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self._sessions: dict[tuple, Session] = {}
+
+    def get(self, track: str, checkpoints: dict[str, str | None] | None) -> Session:
+        key = (track, tuple(sorted((checkpoints or {}).items())))
+        if key not in self._sessions:
+            if any(k[0] == track for k in self._sessions):  # another checkpoint of this track: free the old models
+                self._sessions = {k: s for k, s in self._sessions.items() if k[0] != track}
+            self._sessions[key] = Session(track, checkpoints, self.device)
+        return self._sessions[key]

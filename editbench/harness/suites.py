@@ -1,0 +1,31 @@
+"""Suites as data: the grid shape and evaluation sizes a named suite runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from editbench.core import Registry
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    budgets: tuple[int, ...]
+    seeds: tuple[int, ...]
+    n_eval: int  # test outputs per slice
+    n_dev: int  # dev outputs per slice (tuning)
+    tune: int  # configurations tried per (task, method); 1: defaults only
+    n_boot: int
+    tune_at: tuple[int, int] | None = None  # (budget, seed) of the tuning cell
+    description: str = ""
+
+    def cell_kwargs(self) -> dict[str, Any]:
+        return {"n_eval": self.n_eval, "n_dev": self.n_dev, "n_boot": self.n_boot}
+
+
+SUITES: Registry[Suite] = Registry("suite")
+SUITES.add("quick", Suite("quick", (16,), (0,), n_eval=32, n_dev=16, tune=1, n_boot=300,
+                          description="every task x every method at n = 16, one seed, default configs (CI)"))
+SUITES.add("full", Suite("full", (1, 4, 16, 64, 256), (0, 1, 2), n_eval=32, n_dev=16, tune=4, n_boot=1000,
+                         tune_at=(16, 0), description="budgets 1-256 x 3 seeds, every method tuned once per task"))

@@ -1,0 +1,93 @@
+"""The results as one pandas frame: one row per cell, from one or several result folders and exports.
+
+Where the sources hold the same (task, method, budget, seed) more than once (results of other
+checkpoints or package versions, or the same cell in two sources), the most recently finished one is
+kept. A method shows under its declared ``name``; only where two different methods declare the same
+name do their rows keep the reference they were run with (``file.py:Class``), so that nothing is
+silently merged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from editbench.results import ResultsError, read_sources
+
+CELL_ID = ("task", "method", "budget", "seed")
+FAMILY_ORDER = {"reference": 0, "edit": 1, "finetune": 2, "prompt": 3}
+
+
+class LeaderboardError(ResultsError):
+    """Results that cannot be tabled as asked (a one-line message for the CLI)."""
+
+
+def _display_names(recs: list[dict[str, Any]]) -> dict[str, str]:
+    """Method reference -> the name tables show."""
+    refs_by_name: dict[str, set[str]] = {}
+    for rec in recs:
+        ref = rec["cell"]["method"]
+        refs_by_name.setdefault(rec.get("method_name") or ref, set()).add(ref)
+    shown = {}
+    for name, refs in refs_by_name.items():
+        for ref in refs:
+            shown[ref] = name if len(refs) == 1 else ref
+    return shown
+
+
+def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
+    c, sc, prov = rec["cell"], rec.get("scores") or {}, rec.get("provenance") or {}
+    cost, timing = rec.get("cost") or {}, rec.get("timing") or {}
+    slices = sc.get("slices") or {}
+    ci = sc.get("ci") or [math.nan, math.nan]
+    row = {
+        "task": c["task"], "method": shown[c["method"]], "method_ref": c["method"], "track": rec.get("track") or "?",
+        "family": rec.get("family") or "?", "budget": c["budget"], "seed": c["seed"], "status": rec["status"],
+        "error": rec.get("error"), "primary": sc.get("primary", math.nan), "ci_lo": ci[0], "ci_hi": ci[1],
+        "transfer_ratio": sc.get("transfer_ratio", math.nan),
+        "evidence_primary": (slices.get("evidence_slice") or {}).get("primary", math.nan),
+        "fidelity": float(np.mean([s["fidelity"] for s in slices.values()])) if slices else math.nan,
+        "fit_s": cost.get("fit_seconds", math.nan), "evaluator_calls": cost.get("evaluator_calls", 0),
+        "params_changed": cost.get("params_changed", 0), "examples_used": cost.get("examples_used", 0),
+        "total_s": timing.get("total_s", math.nan), "finished_at": timing.get("finished_at", 0.0),
+        "n_eval": c.get("n_eval"), "tune": c.get("tune"), "tuned_on": c.get("tuned_on"),
+        "config": json.dumps(rec.get("config") or c.get("config") or {}, sort_keys=True),
+        "version": prov.get("editbench"), "commit": (prov.get("git") or {}).get("commit"),
+        "dirty": (prov.get("git") or {}).get("dirty"),
+        **{f"ckpt_{kind}": h for kind, h in (prov.get("checkpoints") or {}).items()},
+        "source": rec.get("_source"),
+        "image": str(Path(rec["_path"]).with_suffix(".png")) if "#" not in rec["_path"] else "",
+    }
+    for p, v in (sc.get("parts") or {}).items():
+        row[f"part_{p}"] = v
+    return row
+
+
+def load_frame(results: str | Path | Sequence[str | Path]) -> tuple[pd.DataFrame, dict[int, dict[str, np.ndarray]]]:
+    """One row per cell of one or several result folders and exports, and per row its per-output part
+    scores (ok cells only; keyed by the frame's index)."""
+    sources = [results] if isinstance(results, str | Path) else list(results)
+    try:
+        recs = read_sources(sources)
+    except ResultsError as e:
+        raise LeaderboardError(str(e)) from None
+    shown = _display_names(recs)
+    rows = sorted(((_row(rec, shown), (rec.get("scores") or {}).get("per_image")) for rec in recs),
+                  key=lambda r: r[0]["finished_at"])
+    latest: dict[tuple, tuple] = {}
+    for row, pi in rows:
+        latest[tuple(row[k] for k in CELL_ID)] = (row, pi)
+    df = pd.DataFrame([r for r, _ in latest.values()])
+    per_image = {}
+    for i, (_, pi) in enumerate(latest.values()):
+        if pi:
+            per_image[i] = {p: np.asarray([np.nan if x is None else x for x in v], dtype=np.float64) for p, v in pi.items()}
+    df["family_order"] = df["family"].map(FAMILY_ORDER).fillna(9)
+    # the index is kept: it is the key of per_image
+    return df.sort_values(["task", "budget", "family_order", "method", "seed"]), per_image

@@ -1,0 +1,78 @@
+"""The static page: sortable tables per task, the families table, plots and before/after grids, with its
+script and style inlined from ``page.js`` and ``page.css`` (it works from the file system, no server, no
+network)."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .families import families_view
+from .tables import fmt, meta_line
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _html_table(t: pd.DataFrame, task: str) -> str:
+    cols = [c for c in t.columns if c not in ("task", "ci_lo", "ci_hi", "budget")]
+    head = "".join(f'<th class="{"text" if t[c].dtype.kind not in "fi" and c != "rank" else ""}">'
+                   f"{html.escape(c.replace('_', ' '))}</th>" for c in cols)
+    body = []
+    for _, r in t.iterrows():
+        tds = []
+        for c in cols:
+            v = r[c]
+            if c == "primary":
+                txt = "failed" if not math.isfinite(v) else f"{v:.3f} [{fmt(r.ci_lo)}, {fmt(r.ci_hi)}]"
+                tds.append(f'<td data-value="{v if math.isfinite(v) else -1}">{txt}</td>')
+            elif isinstance(v, float):
+                tds.append(f'<td data-value="{v if math.isfinite(v) else ""}">{fmt(v, 1 if c == "fit_s" else 3)}</td>')
+            elif c == "rank":
+                tds.append(f'<td data-value="{str(v).lstrip("=")}">{html.escape(str(v))}</td>')
+            else:
+                tds.append(f'<td class="{"" if isinstance(v, int | np.integer) else "text"}">{html.escape(str(v))}</td>')
+        cls = ' class="failed"' if r.status != "ok" else ""
+        body.append(f"<tr{cls}>{''.join(tds)}</tr>")
+    return (f'<table class="sortable" id="table-{html.escape(task)}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+
+
+def render_page(t: pd.DataFrame, fam: pd.DataFrame, m: dict[str, Any], budget: int, grids: dict[str, Path | None],
+                plots: dict[str, Path | None], descriptions: dict[str, str]) -> str:
+    """The page's HTML: one section per task (its description, sortable table and grid), the families
+    table and the plots."""
+    sections = []
+    for task in sorted(t.task.unique()):
+        about = html.escape(descriptions.get(task, ""))
+        grid = grids.get(task)
+        sections.append(f"<h2 id='{task}'>{task}</h2>\n<p>{about}</p>\n{_html_table(t[t.task == task], task)}\n"
+                        + (f'<img class="grid" src="grids/{task}.png" alt="before and after, {task}">' if grid else ""))
+    if not fam.empty:
+        sections.append("<h2 id='families'>Editing vs finetuning vs prompting</h2>\n<p>Each family's best method per task "
+                        "and evidence budget (primary [95% interval]); the leader is every family whose best is not "
+                        "significantly beaten by another's (paired bootstrap).</p>\n"
+                        + families_view(fam).to_html(index=False, classes="families", border=0))
+    figs = "".join(f'<h3>{html.escape(name)}</h3><img src="plots/{p.name}" alt="{name} plot">'
+                   for name, p in plots.items() if p)
+    css, js = (_HERE / "page.css").read_text(), (_HERE / "page.js").read_text()
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>editbench leaderboard</title>
+<style>
+{css}</style></head><body>
+<h1>editbench leaderboard</h1>
+<p class="meta">{html.escape(meta_line(m))}. Evidence budget n = {budget}. Primary: harmonic mean of the task's parts;
+95% interval from a bootstrap over seeds and images; a rank shared (=) where a paired bootstrap cannot
+separate the methods. Click a column header to sort.</p>
+{''.join(sections)}
+<h2>Plots</h2>{figs}
+<script>
+{js}</script>
+</body></html>
+"""

@@ -1,0 +1,92 @@
+"""The published tables: one row per (task, method) at one budget, as Markdown, CSV, JSON and LaTeX,
+each headed by the line that says what it measured (suite, seeds, versions, commits, checkpoints)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from editbench.harness.suites import SUITES
+
+
+def meta(df: pd.DataFrame) -> dict[str, Any]:
+    """What a table came from: suite shape, seeds, package versions, commits and checkpoint hashes."""
+    budgets, seeds = sorted(df.budget.unique().tolist()), sorted(df.seed.unique().tolist())
+    suite = next((name for name, s in SUITES.items() if list(s.budgets) == budgets and list(s.seeds) == seeds), "custom")
+    return {
+        "suite": suite, "budgets": budgets, "seeds": seeds, "n_eval": sorted(df.n_eval.dropna().unique().tolist()),
+        "cells": int(len(df)), "failed_cells": int((df.status != "ok").sum()),
+        "expected_cells": int(df.task.nunique() * df.method.nunique() * len(budgets) * len(seeds)),
+        "editbench": sorted(df.version.dropna().unique().tolist()),
+        "commits": sorted({c[:10] + ("+dirty" if d else "") for c, d in zip(df.commit, df.dirty, strict=True) if c}),
+        "tracks": sorted(df.track.dropna().unique().tolist()),
+        "checkpoints": {c[5:]: sorted(df[c].dropna().unique().tolist()) for c in df.columns if c.startswith("ckpt_")},
+    }
+
+
+def meta_line(m: dict[str, Any]) -> str:
+    n_eval = "/".join(str(int(n)) for n in m["n_eval"])
+    return (f"suite {m['suite']} (budgets {m['budgets']}, seeds {m['seeds']}, {n_eval} test images per slice); "
+            f"editbench {', '.join(m['editbench'])}; commit {', '.join(m['commits']) or '?'}; "
+            + "".join(f"{kind} {', '.join(hashes)}; " for kind, hashes in m["checkpoints"].items())
+            + (f"{m['cells']} cells" if m["cells"] >= m.get("expected_cells", 0)
+               else f"{m['cells']} of {m['expected_cells']} cells (incomplete)")
+            + f", {m['failed_cells']} failed")
+
+
+def headline_budget(summary: pd.DataFrame) -> int:
+    """The budget the headline table shows: 16 where present (the quick suite's), else the largest."""
+    budgets = sorted(summary.budget.unique())
+    return 16 if 16 in budgets else int(budgets[-1])
+
+
+def fmt(x: float, nd: int = 3) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{round(x, nd) + 0.0:.{nd}f}"  # no "-0.000"
+
+
+TABLE_FIXED = ("task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", "transfer_ratio", "fidelity", "fit_s",
+               "evaluator_calls", "budget", "seeds", "status")
+
+
+def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
+    """The published table: one row per (task, method) at one budget, numbers as in the JSON."""
+    budget = headline_budget(summary) if budget is None else budget
+    s = summary[summary.budget == budget]
+    parts = [c for c in summary.columns if c.startswith("part_")]
+    cols = ["task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", *parts, "transfer_ratio", "fidelity", "fit_s",
+            "evaluator_calls", "budget", "seeds", "status"]
+    t = s[cols].copy()
+    t["rank"] = [("=" if tied else "") + (str(int(r)) if math.isfinite(r) else "-")
+                 for r, tied in zip(s["rank"], s["tied"], strict=True)]
+    return t.rename(columns={p: p[5:] for p in parts}).reset_index(drop=True)
+
+
+def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
+    """The README table: one row per (task, method); the parts that apply to a task in one column."""
+    parts = [c for c in t.columns if c not in TABLE_FIXED]
+    rows = []
+    for _, r in t.iterrows():
+        primary = "failed" if not math.isfinite(r.primary) else f"**{fmt(r.primary)}** [{fmt(r.ci_lo)}, {fmt(r.ci_hi)}]"
+        shown = ", ".join(f"{p} {fmt(r[p])}" for p in [*parts, "transfer_ratio"] if math.isfinite(r[p]))
+        rows.append({"task": r.task, "rank": r["rank"], "method": r.method, "family": r.family,
+                     "primary [95% CI]": primary, "parts": shown, "fidelity": fmt(r.fidelity),
+                     "fit s": fmt(r.fit_s, 1), "evaluator calls": str(r.evaluator_calls), "seeds": r.seeds,
+                     "status": r.status})
+    view = pd.DataFrame(rows)
+    return (f"Evidence budget n = {int(t.budget.iloc[0])}. {meta_line(m)}.\n\n"
+            + view.to_markdown(index=False, disable_numparse=True) + "\n")
+
+
+def to_latex(t: pd.DataFrame, m: dict[str, Any]) -> str:
+    view = t.drop(columns=["budget", "seeds", "status", "family"]).copy()
+    view["primary"] = [f"{fmt(p)} [{fmt(lo)}, {fmt(hi)}]" for p, lo, hi in
+                       zip(view.primary, view.ci_lo, view.ci_hi, strict=True)]
+    view = view.drop(columns=["ci_lo", "ci_hi"])
+    view.columns = [c.replace("_", " ") for c in view.columns]
+    styler = view.style.hide(axis="index").format(precision=3, na_rep="-")
+    body = styler.to_latex(hrules=True, column_format="l" * 3 + "r" * (len(view.columns) - 3))
+    return f"% {meta_line(m)}\n% evidence budget n = {int(t.budget.iloc[0])}; regenerate: editbench leaderboard build\n" \
+        + body.replace("_", r"\_")
+

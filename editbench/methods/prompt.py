@@ -1,0 +1,68 @@
+"""prompt: caption search within the budget (the prompt engineering of the story).
+
+Candidates rewrite the lamp clause of the task's own caption and keep the room it asks for (walls,
+window, time of day), see :func:`editbench.world.captions.rewrite_lamp_clause`. Each candidate is
+scored with evaluator calls: the edited captions of the evidence are sampled and read by the meter; the
+score is the share of images with lamps present and none lit, minus a small term for the lamp light
+left. The best candidate is kept. Without evaluator calls the first candidate is used (a prior guess).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig
+from editbench.world.captions import rewrite_lamp_clause
+from editbench.world.requests import EditRequest
+
+CANDIDATES = (
+    "an unlit table lamp and an unlit floor lamp",
+    "an unlit table lamp",
+    "an unlit floor lamp",
+    "two lamps and an unlit table lamp and an unlit floor lamp",
+    "an unlit table lamp on the left and an unlit floor lamp on the right",
+    "two lamps",
+    "one lamp",
+    "",
+)
+
+
+@dataclass
+class PromptConfig(MethodConfig):
+    max_candidates: int = len(CANDIDATES)
+
+
+class PromptSearch(Method):
+    name = "prompt"
+    family = "prompt"
+    tracks = ("image",)
+    consumes = "captions"
+    uses_evaluator = True
+    Config = PromptConfig
+    search_space = {"max_candidates": [4, 8]}
+
+    @torch.no_grad()
+    def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
+        cands = list(CANDIDATES[: max(1, self.config.max_candidates)])
+        ev = evidence.evaluator
+        scores: dict[str, float] = {}
+        if ev is not None and evidence.captions:
+            per = max(1, min(len(evidence.captions), ev.remaining // len(cands)))
+            g = torch.Generator().manual_seed(budget.seed)
+            for clause in cands:
+                if ev.remaining < per:
+                    break
+                caps = [rewrite_lamp_clause(c, clause) for c in evidence.captions[:per]]
+                z = torch.randn(per, model.config.z_dim, generator=g)
+                r = ev(model.generate(caps, z=z))
+                unlit_rooms = ((r.count > 0) & (r.lit.sum(1) == 0)).float().mean()
+                scores[clause] = float(unlit_rooms - 0.01 * r.light1.mean())
+        best = max(scores, key=scores.get) if scores else cands[0]
+        return Edit(self.name, self.config.as_dict(), prompt={"clause": best},
+                    cost=Cost(params_changed=0, examples_used=evidence.n),
+                    meta={"scores": {k: round(v, 4) for k, v in scores.items()}, "clause": best})
+
+
+METHOD = PromptSearch

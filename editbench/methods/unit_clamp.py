@@ -1,0 +1,69 @@
+"""unit_clamp: GAN Dissection's lamp units, set to a value everywhere.
+
+Fit: capture the layer's units on the evidence samples; threshold each unit's upsampled activation at
+its own ``quantile`` and rank units by IoU with the meter's lamp-light mask; keep the top ``k``.
+Apply: ``out[:, units] = value`` at every position, where ``value`` is 0 or (``value="fitted"``) each
+unit's mean activation outside lamp light (what the unit does where no lamp shines).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig, MethodError
+from editbench.world.requests import EditRequest
+
+from ._units import activations, lamp_light_mask, layer_mask, rank_units
+
+
+@dataclass
+class UnitClampConfig(MethodConfig):
+    layer: str = "blocks.2"
+    k: int = 32
+    quantile: float = 0.99
+    value: str = "fitted"  # "zero" or "fitted"
+
+
+class UnitClamp(Method):
+    name = "unit_clamp"
+    family = "edit"
+    tracks = ("image",)
+    consumes = "samples"
+    Config = UnitClampConfig
+    search_space = {"layer": ["blocks.1", "blocks.2"], "k": [16, 32, 48], "value": ["zero", "fitted"]}
+
+    def select_units(self, model, request: EditRequest, evidence: Evidence) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(acts, lamp mask, IoU per unit) on the evidence."""
+        c = self.config
+        acts = activations(model, c.layer, evidence)
+        mask = lamp_light_mask(evidence, request)
+        if not mask.any():
+            raise MethodError("the evidence samples show no lamp light to find lamp units with")
+        return acts, mask, rank_units(acts, mask, c.quantile)
+
+    def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
+        c = self.config
+        if c.value not in ("zero", "fitted"):
+            raise MethodError(f"unit_clamp: value must be 'zero' or 'fitted', got {c.value!r}")
+        acts, mask, iou = self.select_units(model, request, evidence)
+        C = acts.shape[1]
+        units = iou.topk(min(c.k, C)).indices
+        sel = torch.zeros(C)
+        sel[units] = 1.0
+        value = torch.zeros(C)
+        if c.value == "fitted":
+            outside = 1 - layer_mask(mask, acts.shape[-2:])  # (n, h, w)
+            value = (acts * outside[:, None]).sum((0, 2, 3)) / outside.sum().clamp_min(1)
+            value = value * sel
+        return Edit(
+            self.name, self.config.as_dict(),
+            tensors={f"mask.{c.layer}": sel, f"value.{c.layer}": value, "iou": iou},
+            hooks={c.layer: {"op": "clamp", "mask": f"mask.{c.layer}", "value": f"value.{c.layer}"}},
+            cost=Cost(params_changed=0, examples_used=evidence.n),
+            meta={"units": units.tolist(), "top_iou": [round(float(iou[u]), 4) for u in units]},
+        )
+
+
+METHOD = UnitClamp

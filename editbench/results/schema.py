@@ -1,0 +1,63 @@
+"""The cell result schema and how older results are read.
+
+Schema 2 (this one): a cell names its ``checkpoints`` by kind (``{"generator": ..., "meter": ...}``) and
+its task's ``track``; the record carries the method's ``method_name`` (what tables show), its
+``family`` and ``track``. Schema 1 results (the image track before tracks existed) are read by
+:func:`upgrade`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from editbench.core.errors import UserError
+
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
+
+
+class ResultsError(UserError, ValueError):
+    """Results that cannot be read (a one-line message)."""
+
+
+@dataclass
+class CellResult:
+    """One cell's result file. ``status`` is ``ok`` or ``failed`` (with ``error``); ``scores`` holds
+    the test primary, its 95% interval, the parts, per-slice scores and the transfer ratio."""
+
+    schema_version: int
+    key: str
+    cell: dict[str, Any]
+    status: str
+    error: str | None = None
+    method_name: str | None = None
+    family: str | None = None
+    track: str | None = None
+    scores: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    tuning: list[dict[str, Any]] | None = None
+    cost: dict[str, Any] | None = None
+    timing: dict[str, float] | None = None
+    provenance: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def upgrade(rec: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """A result record in the current schema (older ones converted; unknown ones refused)."""
+    if not isinstance(rec, dict) or "cell" not in rec or "status" not in rec:
+        raise ResultsError(f"{where or 'record'}: not a cell result")
+    version = rec.get("schema_version")
+    if version not in READABLE_SCHEMAS:
+        raise ResultsError(f"{where or 'record'}: schema version {version}, this editbench reads {list(READABLE_SCHEMAS)}")
+    if version == 1:
+        rec = dict(rec)
+        cell = dict(rec["cell"])
+        cell["checkpoints"] = {"generator": cell.pop("generator", None), "meter": cell.pop("meter", None)}
+        cell["track"] = "image"
+        rec.update(cell=cell, track="image", schema_version=SCHEMA_VERSION)
+        rec.setdefault("method_name", cell["method"])
+    return rec

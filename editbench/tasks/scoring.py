@@ -1,0 +1,66 @@
+"""The one scoring path: an edit on a split of a task, read through the task's track.
+
+:func:`score` returns, per slice, the part means, the primary (harmonic mean of the parts) with a
+bootstrap 95% interval over outputs and the track's measures; overall, the primary over the scored
+slices (the shifted ones for transfer tasks), its interval, the parts, the per-output part scores (for
+bootstraps over outputs and seeds, and paired comparisons of methods) and the transfer ratio.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from editbench.core import Edit
+from editbench.core.stats import nanmean, output_bootstrap
+from editbench.metrics import METRICS, of_track
+
+from . import SPLIT_SEEDS, TaskSpec
+
+
+@torch.no_grad()
+def score(task: TaskSpec, edit: Edit, session: Any, split: str = "test", n: int | None = None, n_boot: int = 1000,
+          keep: int = 0) -> dict[str, Any]:
+    """Score ``edit`` on ``split`` of ``task`` with the session's models (the session caches the
+    unedited outputs and readings, which every method of a task shares). ``keep`` > 0 adds
+    ``pictures``: the first unedited and edited outputs of the first scored slice, as images."""
+    track = session.track
+    request = track.request(task.request)
+    n = n or (task.n_test if split == "test" else task.n_dev)
+    seed = SPLIT_SEEDS[split]
+    measures = of_track(task.track, "measure")
+    derived = of_track(task.track, "derived")
+    slices_out: dict[str, Any] = {}
+    pooled: dict[str, list[torch.Tensor]] = {p: [] for p in task.parts}
+    pictures = None
+    for k, sl in enumerate(task.slices):
+        inputs = track.inputs(session.models, sl.make_world(), n, seed + k, sl.noise_scale,
+                              key=(task.name, task.version, sl.name, split, n))
+        pair = edit.pair(track, session, request, inputs)
+        parts = {p: METRICS.get(p).per_output(pair) for p in task.parts}
+        point, lo, hi = output_bootstrap(parts, n_boot=n_boot, seed=k)
+        means = {p: nanmean(v) for p, v in parts.items()}
+        means.update({d.name: d.combine(means) for d in derived.values() if set(d.needs) <= set(means)})
+        slices_out[sl.name] = {"primary": point, "ci": [lo, hi], "parts": means, "n": n,
+                               **{name: m.per_slice(pair) for name, m in measures.items()}}
+        if task.scored(sl):
+            for p, v in parts.items():
+                pooled[p].append(v)
+            if keep and pictures is None:
+                pictures = track.pictures(pair, keep)
+    per_output = {p: torch.cat(v) for p, v in pooled.items()}
+    point, lo, hi = output_bootstrap(per_output, n_boot=n_boot, seed=99)
+    result: dict[str, Any] = {
+        "task": task.name, "task_version": task.version, "task_spec": task.to_dict(), "split": split,
+        "primary": point, "ci": [lo, hi], "parts": {p: nanmean(v) for p, v in per_output.items()},
+        "slices": slices_out,
+        "per_image": {p: [round(float(x), 6) if x == x else None for x in v.tolist()]  # None: not applicable
+                      for p, v in per_output.items()},
+    }
+    if pictures is not None:
+        result["pictures"] = pictures
+    if task.shifted:
+        base = slices_out[task.slices[0].name]["primary"]
+        result["transfer_ratio"] = point / base if base > 0 else float("nan")
+    return result

@@ -1,0 +1,101 @@
+"""Tracks: one modality of the benchmark each (``image`` now; ``text`` next), behind one interface.
+
+A :class:`Track` knows its models and its reader. The harness, the tasks and the leaderboard talk to a
+track only through this interface, so adding a track is adding a folder:
+
+* ``load(checkpoints)``: the models (the one methods edit, and its reader), from checkpoint folders or
+  the shipped ones; ``checkpoint_hashes`` and ``provenance`` for result files;
+* ``build_evidence(kind, ...)``: evidence of each kind within a budget (``samples``, ``targets``,
+  ``captions``, ``none``), with a counted evaluator;
+* ``inputs(...)`` and ``pair(...)``: paired outputs: the unedited and the edited model sampled with
+  the same randomness (the same latent, or for text the same sampling noise), read by the reader;
+* ``oracle_pair(...)``: the world's own answer (the renderer with the request applied): the oracle is a
+  capability of the track;
+* ``hook_points(models)``: the layers editors may hook, with the axis holding their units.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from typing import Any, ClassVar
+
+from editbench.core import Budget, Edit, Evidence, HookPoint, Registry
+from editbench.core.registry import RegistryError
+
+
+class Track(ABC):
+    """The interface every track implements (see the module docstring)."""
+
+    name: ClassVar[str]
+    checkpoint_kinds: ClassVar[tuple[str, ...]]  # checkpoint folders a run may override, e.g. generator, meter
+    edited: ClassVar[str]  # which of the loaded models methods edit
+
+    @abstractmethod
+    def load(self, checkpoints: dict[str, str | None], device: str = "cpu") -> dict[str, Any]:
+        """The track's models by kind, from ``checkpoints`` (None: the shipped one)."""
+
+    @abstractmethod
+    def checkpoint_hashes(self, checkpoints: dict[str, str | None]) -> dict[str, str]:
+        """A hash per checkpoint, for cell keys and provenance."""
+
+    def provenance(self, checkpoints: dict[str, str | None]) -> dict[str, Any]:
+        """Track facts every result records (e.g. the reader's accuracy)."""
+        return {}
+
+    @abstractmethod
+    def request(self, name: str) -> Any:
+        """The edit request a task names (e.g. ``lamps_off``)."""
+
+    @abstractmethod
+    def build_evidence(self, kind: str, models: dict[str, Any], request: Any, budget: Budget, world: Any,
+                       uses_evaluator: bool) -> Evidence:
+        """Exactly ``budget.n`` examples of ``kind`` from ``world`` (seeded by ``budget.seed``)."""
+
+    @abstractmethod
+    def inputs(self, models: dict[str, Any], world: Any, n: int, seed: int, noise_scale: float, key: Hashable) -> Any:
+        """n paired inputs from ``world``: prompts, their world truth and the sampling noise drawn up
+        front. ``key`` names them for the session's cache of unedited outputs."""
+
+    @abstractmethod
+    def pair(self, session: Any, edit: Edit, request: Any, inputs: Any) -> Any:
+        """The model's outputs on ``inputs`` unedited and with ``edit``, with their readings."""
+
+    @abstractmethod
+    def oracle_pair(self, session: Any, request: Any, inputs: Any) -> Any:
+        """The world's outputs for ``inputs`` as they are and with ``request`` applied, with readings."""
+
+    @abstractmethod
+    def hook_points(self, models: dict[str, Any]) -> dict[str, HookPoint]:
+        """The edited model's hook points."""
+
+    @abstractmethod
+    def effect(self, pair: Any) -> float:
+        """How much of what the request removes is gone, as the reader measures it (0: nothing, 1:
+        all); the direction check every method gets."""
+
+    @abstractmethod
+    def pictures(self, pair: Any, k: int) -> dict[str, Any]:
+        """The first ``k`` outputs before and after, as images (B, 3, H, W) for before/after strips."""
+
+
+def _check_track(name: str, obj: Any) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, Track)):
+        raise RegistryError(f"track {name!r} is not a subclass of editbench.tracks.Track")
+    if obj.name != name:
+        raise RegistryError(f"track registered as {name!r} is named {obj.name!r}")
+
+
+TRACKS: Registry[type[Track]] = Registry("track", check=_check_track, entry_point_group="editbench.tracks")
+TRACKS.add("image", "editbench.tracks.image.track:ImageTrack")
+
+_INSTANCES: dict[str, Track] = {}
+
+
+def get_track(name: str) -> Track:
+    """The track registered as ``name`` (one instance per process; tracks hold no state)."""
+    if name not in _INSTANCES:
+        _INSTANCES[name] = TRACKS.get(name)()
+    return _INSTANCES[name]
+
+

@@ -1,0 +1,66 @@
+import pytest
+
+from editbench.core import Budget, UnknownNameError
+from editbench.core.registry import RegistryError
+from editbench.harness import fit
+from editbench.methods import resolve
+from editbench.metrics import METRICS, Metric, direction, of_track
+from editbench.tasks import EVIDENCE_SEED, TASKS, Slice, TaskSpec, evidence_world, get_task
+from editbench.tasks.scoring import score
+
+
+def _score(task_name, method_name, session, n=24):
+    task = get_task(task_name)
+    method = resolve(method_name)()
+    edit = fit(method, session, session.track.request(task.request), Budget(16, seed=EVIDENCE_SEED), evidence_world(task))
+    return score(task, edit, session, split="dev", n=n, n_boot=100)
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_oracle_near_top_and_unedited_at_bottom(task, shipped):
+    oracle = _score(task, "oracle", shipped)
+    none = _score(task, "none", shipped)
+    assert oracle["primary"] > 0.85, oracle
+    assert none["primary"] < 0.05, none
+    assert oracle["ci"][0] <= oracle["primary"] <= oracle["ci"][1]
+    assert oracle["task_version"] == TASKS.get(task).version
+    if TASKS.get(task).shifted:
+        assert 0.8 < oracle["transfer_ratio"] < 1.2
+    if task == "single_lamp":  # derived parts are reported beside the parts they come from
+        s = next(iter(oracle["slices"].values()))["parts"]
+        assert s["disentangle"] == pytest.approx((s["cause"] + s["isolate"]) / 2)
+
+
+def test_scores_are_deterministic(shipped):
+    a = _score("unlit_lamps", "steer", shipped, n=16)
+    shipped.clear()  # from a cold cache of unedited outputs, the same numbers
+    b = _score("unlit_lamps", "steer", shipped, n=16)
+    assert a == b
+
+
+def test_unknown_task():
+    with pytest.raises(UnknownNameError, match="unknown task"):
+        get_task("unlit_lamp")
+
+
+def test_every_task_part_is_registered_once_with_a_direction():
+    for name in TASKS:
+        task = TASKS.get(name)
+        for part in task.parts:
+            m = METRICS.get(part)
+            assert m.kind == "part" and m.track == task.track and direction(part) == 1
+    assert direction("fidelity") == -1 and direction("primary") == 1
+    assert set(of_track("image", "measure")) == {"fidelity", "locality_l1", "feature_shift"}
+    with pytest.raises(ValueError, match="registered twice"):
+        METRICS.add("efficacy", METRICS.get("efficacy"))
+
+
+def test_registry_refuses_bad_tasks_and_metrics():
+    bad = TaskSpec("bad_task", 1, "image", "lamps_off", ("efficacy", "sparkle"), Slice("default"), (Slice("default"),), "")
+    with pytest.raises(RegistryError, match="sparkle"):
+        TASKS.add("bad_task", bad)
+    assert "bad_task" not in TASKS
+    with pytest.raises(RegistryError, match="lacks its function"):
+        METRICS.add("broken_part", Metric("broken_part", "part", "image", +1, "no function"))
+    with pytest.raises(RegistryError, match="direction"):
+        METRICS.add("sideways", Metric("sideways", "measure", "image", 0, "", per_slice=lambda p: 0.0))
