@@ -66,3 +66,41 @@ def test_console_script_exit_code(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+# ---- the exit-code policy: bad input exits 2 with one line; a bug shows its traceback and exits 1 --------
+@pytest.mark.parametrize("argv, fragment", [
+    (["sample", "--caption", "", "--out", "x.png"], "caption is empty"),
+    (["sample", "--caption", "   ", "--out", "x.png"], "caption is empty"),
+    (["sample", "--caption", "a bedroom with a purple unicorn", "--out", "x.png"], "not in the vocabulary"),
+    (["run", "--suite", "huge", "--out", "r"], "invalid choice"),
+    (["leaderboard", "build", "--results", "nowhere", "--out", "s"], "no such folder"),
+    (["check", "--exact", "--baseline", "nowhere", "--results", "nowhere"], "no such folder"),
+    (["edit", "--method", "steer", "--out", "x.jpg"], ".png"),
+    (["models", "layers", "--generator", "nowhere"], "does not exist"),
+])
+def test_user_errors_exit_2_with_one_line(argv, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("editbench: error:") and "\n" not in err and fragment in err
+
+
+def test_a_bug_inside_editbench_is_not_a_usage_error(monkeypatch):
+    import editbench.cli.world as world_commands
+
+    def broken(args):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(world_commands, "stats", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["world", "stats", "--n", "10"])
+
+
+def test_a_bug_shows_its_traceback_and_exits_1(tmp_path):
+    code = ("import sys; import editbench.cli.world as w\n"
+            "def broken(args):\n    raise ZeroDivisionError('inside editbench')\n"
+            "w.stats = broken\nfrom editbench.cli import main\nsys.exit(main(['world', 'stats', '--n', '10']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "ZeroDivisionError: inside editbench" in proc.stderr

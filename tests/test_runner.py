@@ -6,8 +6,6 @@ import sys
 import textwrap
 import time
 
-import pytest
-
 from editbench import harness
 from editbench.cli import main
 from editbench.results import SCHEMA_VERSION, load_results

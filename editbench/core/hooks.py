@@ -17,7 +17,7 @@ Hooks are always removed when the context ends, also when the body raises. A lay
 module path (``model.named_modules()``); an edit function gets the layer's output and returns the
 replacement (or ``None`` to leave it).
 
-A model declares the layers that editors work on as :class:`HookPoint`\ s (``model.hook_points()``):
+A model declares the layers that editors work on as hook points (:class:`HookPoint`, ``model.hook_points()``):
 each names the axis of its output that holds the units, so a clamp or a steering vector works on a
 convolution's (B, C, H, W) map (units on axis 1) and on a transformer's (B, T, D) residual stream
 (units on axis -1) alike.

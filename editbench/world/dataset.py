@@ -10,13 +10,14 @@ not stored: they are re-rendered exactly from the scene fields with :func:`editb
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
+
+from editbench.core import io
 
 from . import World
 from .captions import VOCAB_VERSION, CaptionTokenizer
@@ -34,7 +35,7 @@ def write_dataset(world: World, out: str | Path, n: int, seed: int, shard_size: 
     out.mkdir(parents=True, exist_ok=True)
     tok = CaptionTokenizer()
     shards = []
-    with open(out / "captions.txt.tmp", "w") as captions_file:
+    with io.atomic_open(out / "captions.txt") as captions_file:
         for k, start in enumerate(tqdm(range(0, n, shard_size), desc="shards", disable=not progress)):
             m = min(shard_size, n - start)
             batch = world.sample(m, seed=shard_seed(seed, k))
@@ -46,16 +47,14 @@ def write_dataset(world: World, out: str | Path, n: int, seed: int, shard_size: 
                 **batch.scene.to_tensors(),
             }
             name = f"shard-{k:05d}.safetensors"
-            save_file(tensors, str(out / (name + ".tmp")))
-            os.replace(out / (name + ".tmp"), out / name)
+            io.write_with(out / name, lambda tmp, tensors=tensors: save_file(tensors, str(tmp)))
             shards.append({"file": name, "n": m, "seed": shard_seed(seed, k)})
             captions_file.writelines(c + "\n" for c in batch.captions)
-    os.replace(out / "captions.txt.tmp", out / "captions.txt")
     meta = {
         "format_version": FORMAT_VERSION, "n": n, "seed": seed, "world_config": world.config.to_dict(),
         "vocab_version": VOCAB_VERSION, "shards": shards,
     }
-    (out / "dataset.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    io.write_text(out / "dataset.json", json.dumps(meta, indent=2, sort_keys=True))
     return out
 
 

@@ -11,18 +11,13 @@ Each fit runs on one CPU thread, as cells do in the runner.
 import pytest
 import torch
 
-from editbench import runner
-from editbench.api import Budget, EditRequest, fit_method
-from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
-from editbench.models import load_generator, load_meter
-from editbench.registry import BUILTIN, resolve
+from editbench.core import Budget
+from editbench.harness import SUITES, Cell, fit, run_cell
+from editbench.methods import METHODS, resolve
+from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
 
 pytestmark = pytest.mark.heavy
-
-
-@pytest.fixture(scope="module")
-def models():
-    return load_generator(), load_meter()
+BUILTIN = sorted(n for n, e in METHODS.entries().items() if e.source == "built-in")
 
 
 @pytest.fixture
@@ -34,18 +29,17 @@ def one_thread():
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
-def test_fit_at_n16(benchmark, models, one_thread, name):
-    G, M = models
+def test_fit_at_n16(benchmark, shipped, one_thread, name):
     task = get_task("unlit_lamps")
     method = resolve(name)()
-    edit = benchmark.pedantic(fit_method, args=(method, G, M, evidence_world(task), EditRequest.named(task.request),
-                                                Budget(16, 512, seed=EVIDENCE_SEED)), rounds=2, iterations=1)
+    request = shipped.track.request(task.request)
+    edit = benchmark.pedantic(fit, args=(method, shipped, request, Budget(16, 512, seed=EVIDENCE_SEED), evidence_world(task)),
+                              rounds=2, iterations=1)
     assert edit.method == name
 
 
-def test_quick_suite_cell(benchmark, tmp_path):
-    cell = runner.Cell("unlit_lamps", "steer", 16, 0, **{k: runner.SUITES["quick"][k] for k in ("n_eval", "n_dev", "tune",
-                                                                                                 "n_boot")})
+def test_quick_suite_cell(benchmark, shipped, tmp_path):
+    cell = Cell("unlit_lamps", "steer", 16, 0, **SUITES.get("quick").cell_kwargs())
     # each round from a cold cache of unedited samples, as the first method of a task meets it
-    out = benchmark.pedantic(runner.run_cell, args=(cell,), setup=runner._BEFORE.clear, rounds=2, iterations=1)
+    out = benchmark.pedantic(run_cell, args=(cell, shipped), setup=shipped.clear, rounds=2, iterations=1)
     assert 0 <= out["scores"]["primary"] <= 1

@@ -6,8 +6,8 @@
 import pytest
 import torch
 
-from editbench.models import load_generator
-from editbench.models.hooks import intervene
+from editbench.core import intervene
+from editbench.tracks.image import load_generator
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_sample_64_under_noop_intervention(benchmark, gen):
     G, z, ids, mask = gen
 
     def run():
-        with intervene(G, {name: (lambda out: out) for name in G.editable_layers()}):
+        with intervene(G, {name: (lambda out: out) for name in G.hook_points()}):
             return _forward(G, z, ids, mask)
 
     out = benchmark(run)
@@ -45,7 +45,7 @@ def test_sample_64_under_noop_intervention(benchmark, gen):
 
 
 def test_meter_read_64(benchmark):
-    from editbench.models import load_meter
+    from editbench.tracks.image import load_meter
 
     M = load_meter()
     x = torch.rand(64, 3, 64, 64)

@@ -1,10 +1,10 @@
 """The generator every method edits: G(z, caption) -> 64x64 bedroom, a conditional GAN.
 
 Architecture (``LampGenerator``): the caption goes through a small transformer
-(:class:`~editbench.models.text.CaptionEncoder`); ``w = MLP([z, c])`` modulates every block through
+(:class:`~editbench.tracks.image.caption_encoder.CaptionEncoder`); ``w = MLP([z, c])`` modulates every block through
 FiLM after GroupNorm (per sample, so an image never depends on the rest of its batch). A 4x4 stem is
 followed by four upsample+conv blocks (8, 16, 32, 64 px); each block's output, post-ReLU, is a hook
-point whose channels are the model's *units* (``editable_layers()``). ``to_rgb`` maps to the image.
+point whose channels are the model's *units* (``hook_points()``). ``to_rgb`` maps to the image.
 
 The discriminator (``LampDiscriminator``) is residual with spectral norm, conditioned on the caption
 by projection, with auxiliary heads (lamp count, lit-lamp count, time of day) trained on renders.

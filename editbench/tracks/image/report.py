@@ -2,7 +2,7 @@
 cards state. Every figure is recomputed from the weights on held-out seeds (>= 2**41, never used in
 training), so anyone can re-run it.
 
-Meter (on ``n`` held-out renders, clean and degraded with :func:`~editbench.models.meter.degrade`):
+Meter (on ``n`` held-out renders, clean and degraded with :func:`~editbench.tracks.image.meter.degrade`):
 shade IoU (pixels with p > 0.5, pooled over all images), lamp count exactly right, per-lamp on/off
 accuracy (over true lamps: the slot is found and its on/off flag is right), R^2 of the first- and
 second-order light maps (pooled over pixels), ambient mean absolute error.

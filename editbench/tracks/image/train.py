@@ -4,8 +4,8 @@ Both runs are reproducible from one command with a fixed seed: the data of step 
 from seed ``stream_seed(seed, k)``, so a resumed run sees exactly the data it would have seen. A run
 folder holds the model(s) as diffusers folders (``save_pretrained``, safetensors), a ``state/``
 folder for resuming (raw weights in safetensors, optimizer state), ``log.jsonl`` and ``run.json``.
-Checkpoints are written to a temporary folder and renamed, so an interrupted run never leaves a
-half-written checkpoint.
+Checkpoints are written to a temporary folder and renamed (:func:`editbench.core.io.write_dir`), so an
+interrupted run never leaves a half-written checkpoint.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
-import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -24,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from editbench.core import io
 from editbench.world import World, WorldConfig
 from editbench.world.captions import CaptionTokenizer, make_captions
 from editbench.world.render import render
@@ -49,22 +48,6 @@ def autocast(device: torch.device, enabled: bool):
     if not enabled:
         return nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-def _atomic_dir(path: Path, write: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    write(tmp)
-    old = path.with_name(path.name + ".old")
-    if path.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def _versions() -> dict[str, str]:
@@ -178,14 +161,14 @@ def train_generator(
     fixed_z = G.make_latents(32, seed=2**40 + seed)
 
     def save(step: int) -> None:
-        _atomic_dir(out / "generator", lambda p: G_ema.save_pretrained(p))
-        _atomic_dir(out / "discriminator", lambda p: D.save_pretrained(p))
+        io.write_dir(out / "generator", lambda p: G_ema.save_pretrained(p))
+        io.write_dir(out / "discriminator", lambda p: D.save_pretrained(p))
 
         def write_state(p: Path) -> None:
             save_file({k: v.contiguous() for k, v in G.state_dict().items()}, str(p / "generator_raw.safetensors"))
             torch.save({"g": opt_g.state_dict(), "d": opt_d.state_dict()}, p / "optim.pt")
             (p / "step.json").write_text(json.dumps({"step": step}))
-        _atomic_dir(out / "state", write_state)
+        io.write_dir(out / "state", write_state)
 
     def sample_grid(step: int) -> None:
         from editbench.world.viz import save_grid
@@ -274,12 +257,12 @@ def train_meter(
     log = _Logger(out / "log.jsonl")
 
     def save(step: int) -> None:
-        _atomic_dir(out / "meter", lambda p: M.save_pretrained(p))
+        io.write_dir(out / "meter", lambda p: M.save_pretrained(p))
 
         def write_state(p: Path) -> None:
             torch.save({"opt": opt.state_dict(), "sched": sched.state_dict()}, p / "optim.pt")
             (p / "step.json").write_text(json.dumps({"step": step}))
-        _atomic_dir(out / "state", write_state)
+        io.write_dir(out / "state", write_state)
 
     t0 = time.time()
     bar = tqdm(range(start, steps), desc="train meter", disable=not progress, initial=start, total=steps)

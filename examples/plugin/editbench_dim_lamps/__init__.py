@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from editbench.api import Budget, Cost, Edit, EditRequest, Evidence, Method, MethodConfig, MethodError
-from editbench.models.hooks import capture
+from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig, MethodError, capture
+from editbench.world.requests import EditRequest
 
 
 @dataclass
@@ -20,6 +20,7 @@ class DimLampsConfig(MethodConfig):
 class DimLamps(Method):
     name = "dim_lamps"
     family = "edit"
+    tracks = ("image",)
     consumes = "samples"
     Config = DimLampsConfig
     search_space = {"k": [8, 16, 32], "factor": [0.0, 0.5]}
@@ -28,7 +29,7 @@ class DimLamps(Method):
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
         with capture(model, [c.layer]) as acts:
-            model.generate(evidence.captions, z=evidence.z)
+            model.generate(evidence.captions, z=evidence.noise)
         units = acts[c.layer]  # (n, C, h, w)
         light = evidence.readings.light1[:, None]  # (n, 1, H, W)
         light = torch.nn.functional.adaptive_avg_pool2d(light, units.shape[-2:])
