@@ -33,3 +33,13 @@ def shipped():
     from editbench.harness import Session
 
     return Session("image")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> str:
+    """The folder of a tiny lamp LM (one layer, trained 3 steps): the text track's machinery in seconds."""
+    from editbench.tracks.text.train import train_lm
+
+    out = train_lm(tmp_path_factory.mktemp("tiny_lm") / "run", steps=3, batch_size=8, n_layer=1, n_embd=32, n_head=2,
+                   warmup=1, progress=False)
+    return str(out / "lm")

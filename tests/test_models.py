@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from editbench.core import UserError
 from editbench.core.hooks import LayerError, capture, intervene, layer_shapes, list_layers
 from editbench.tracks.image import CheckpointError, checkpoint_hash, load_discriminator, load_generator, load_meter
 from editbench.tracks.image.generator import LampDiscriminator, LampGenerator
@@ -56,7 +57,7 @@ def test_tiny_generator_trains_resumes_and_roundtrips(tmp_path):
     # resuming continues from the checkpoint; asking again without --resume is refused
     train_generator(tmp_path / "g", steps=14, resume=True, **kw)
     assert json.loads((out / "state" / "step.json").read_text())["step"] == 14
-    with pytest.raises(FileExistsError):
+    with pytest.raises(UserError, match="--resume"):
         train_generator(tmp_path / "g", steps=16, **kw)
 
 

@@ -4,9 +4,16 @@ from editbench.core import Budget, UnknownNameError
 from editbench.core.registry import RegistryError
 from editbench.harness import fit
 from editbench.methods import resolve
-from editbench.metrics import METRICS, Metric, direction, of_track
+from editbench.metrics import METRICS, Metric, direction, implement, of_track
 from editbench.tasks import EVIDENCE_SEED, TASKS, Slice, TaskSpec, evidence_world, get_task
 from editbench.tasks.scoring import score
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    from editbench.harness import Sessions
+
+    return Sessions()
 
 
 def _score(task_name, method_name, session, n=24):
@@ -17,16 +24,20 @@ def _score(task_name, method_name, session, n=24):
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
-def test_oracle_near_top_and_unedited_at_bottom(task, shipped):
-    oracle = _score(task, "oracle", shipped)
-    none = _score(task, "none", shipped)
+def test_oracle_near_top_and_unedited_at_bottom(task, sessions):
+    """On every task of every track, on the shipped models."""
+    session = sessions.get(get_task(task).track, {})
+    oracle = _score(task, "oracle", session)
+    none = _score(task, "none", session)
     assert oracle["primary"] > 0.85, oracle
     assert none["primary"] < 0.05, none
     assert oracle["ci"][0] <= oracle["primary"] <= oracle["ci"][1]
     assert oracle["task_version"] == TASKS.get(task).version
     if TASKS.get(task).shifted:
         assert 0.8 < oracle["transfer_ratio"] < 1.2
-    if task == "single_lamp":  # derived parts are reported beside the parts they come from
+    if get_task(task).track == "text":
+        assert oracle["parts"]["fluency"] == 1.0 and none["parts"]["fluency"] > 0.95
+    if task.endswith("single_lamp"):  # derived parts are reported beside the parts they come from
         s = next(iter(oracle["slices"].values()))["parts"]
         assert s["disentangle"] == pytest.approx((s["cause"] + s["isolate"]) / 2)
 
@@ -48,9 +59,10 @@ def test_every_task_part_is_registered_once_with_a_direction():
         task = TASKS.get(name)
         for part in task.parts:
             m = METRICS.get(part)
-            assert m.kind == "part" and m.track == task.track and direction(part) == 1
+            assert m.kind == "part" and task.track in m.tracks and direction(part) == 1
     assert direction("fidelity") == -1 and direction("primary") == 1
     assert set(of_track("image", "measure")) == {"fidelity", "locality_l1", "feature_shift"}
+    assert set(of_track("text", "measure")) == {"fidelity"} and "fluency" not in of_track("image", "part")
     with pytest.raises(ValueError, match="registered twice"):
         METRICS.add("efficacy", METRICS.get("efficacy"))
 
@@ -61,6 +73,8 @@ def test_registry_refuses_bad_tasks_and_metrics():
         TASKS.add("bad_task", bad)
     assert "bad_task" not in TASKS
     with pytest.raises(RegistryError, match="lacks its function"):
-        METRICS.add("broken_part", Metric("broken_part", "part", "image", +1, "no function"))
+        METRICS.add("broken_mean", Metric("broken_mean", "derived", +1, "no function"))
     with pytest.raises(RegistryError, match="direction"):
-        METRICS.add("sideways", Metric("sideways", "measure", "image", 0, "", per_slice=lambda p: 0.0))
+        METRICS.add("sideways", Metric("sideways", "measure", 0, ""))
+    with pytest.raises(ValueError, match="implemented twice"):
+        implement("efficacy", "text", lambda pair: None)

@@ -103,5 +103,5 @@ def method_instance(name: str, config: str | None):
 
 
 def checkpoints(args: argparse.Namespace) -> dict[str, str | None]:
-    """Checkpoint folders named on the command line (``--generator``, ``--meter``), by kind."""
-    return {k: getattr(args, k) for k in ("generator", "meter") if getattr(args, k, None) is not None}
+    """Checkpoint folders named on the command line (``--generator``, ``--meter``, ``--lm``), by kind."""
+    return {k: getattr(args, k) for k in ("generator", "meter", "lm") if getattr(args, k, None) is not None}

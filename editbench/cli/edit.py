@@ -19,10 +19,10 @@ def edit(args: argparse.Namespace) -> int:
     from editbench.tasks.scoring import score
     from editbench.world.viz import save_grid
 
-    if not args.out.lower().endswith(".png"):
-        raise UsageError(f"--out must be a .png file, got {args.out!r}")
     method = method_instance(args.method, args.config)
     task = get_task(args.task)
+    if task.track == "image" and not args.out.lower().endswith(".png"):
+        raise UsageError(f"--out must be a .png file for an image task, got {args.out!r}")
     session = Session(task.track, checkpoints(args))
     session.models  # noqa: B018 - a bad checkpoint is refused before the method runs
     request = session.track.request(task.request)
@@ -40,9 +40,17 @@ def edit(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     pics = s["pictures"]
     k = len(pics["before"])
-    labels = [f"before: {c}" for c in pics.get("captions", [""] * k)] + [f"after ({method.name})"] * k
-    save_grid(torch.cat([pics["before"], pics["after"]]), labels, args.out, cols=k,
-              title=f"{method.name} on {task.name}, n={args.n}")
+    if isinstance(pics["before"], torch.Tensor):
+        labels = [f"before: {c}" for c in pics["captions"]] + [f"after ({method.name})"] * k
+        save_grid(torch.cat([pics["before"], pics["after"]]), labels, args.out, cols=k,
+                  title=f"{method.name} on {task.name}, n={args.n}")
+    else:  # descriptions: before and after, one caption at a time
+        from editbench.core import io
+
+        pairs = [f"caption: {c}\n  before: {b}\n  after:  {a}"
+                 for c, b, a in zip(pics["captions"], pics["before"], pics["after"], strict=True)]
+        io.write_text(args.out, "\n".join(pairs) + "\n")
+        print("\n".join(pairs[:2]))
     if args.save_edit:
         e.save(args.save_edit)
     cost = e.cost()
@@ -67,8 +75,9 @@ def register(sub) -> None:
     p.add_argument("--split", choices=("dev", "test"), default="test")
     p.add_argument("--eval-n", type=positive_int, default=64, help="outputs scored per slice")
     p.add_argument("--show", type=positive_int, default=8, help="pairs in the grid")
-    p.add_argument("--out", required=True, help="output .png")
+    p.add_argument("--out", required=True, help="output: a .png grid (image tasks) or a text file (text tasks)")
     p.add_argument("--save-edit", default=None, help="folder to save the edit in")
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None)
+    p.add_argument("--lm", default=None)
     p.set_defaults(func=edit)

@@ -13,9 +13,17 @@ from .common import Parser, UsageError, caption, load_image_model, positive_int,
 def ship(args: argparse.Namespace) -> int:
     """Copy a training run's models into an assets folder in half precision (what the package ships)."""
     from editbench.core import io
-    from editbench.tracks.image import checkpoint_hash, save_half
+    from editbench.tracks.image import ASSETS, checkpoint_hash, save_half
 
-    run, assets = Path(args.run), Path(args.assets)
+    if args.kind == "lm":
+        from editbench.tracks.text.checkpoints import ASSETS as TEXT_ASSETS
+        from editbench.tracks.text.checkpoints import lm_hash, ship_lm
+
+        target = ship_lm(args.run, args.assets or TEXT_ASSETS)
+        print(f"lm: {Path(args.run) / 'lm'} -> {target} (float16, {lm_hash(target)})")
+        print("now re-run `editbench models report --track text` and update the model card's figures")
+        return 0
+    run, assets = Path(args.run), Path(args.assets or ASSETS)
     kinds = {"generator": ("generator", "discriminator"), "meter": ("meter",)}[args.kind]
     loaded = {name: load_image_model(name, str(run / name)) for name in kinds}  # check everything before replacing anything
     for name, model in loaded.items():
@@ -31,10 +39,17 @@ def ship(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from editbench.tracks.image.report import format_report, full_report
+    if args.track == "text":
+        from editbench.tracks.text.checkpoints import load_lm
+        from editbench.tracks.text.report import format_report, full_report
 
-    load_image_model("generator", args.generator), load_image_model("meter", args.meter)  # refuse bad checkpoints first
-    rep = full_report(n=args.n, generator_path=args.generator, meter_path=args.meter, seed=args.seed)
+        load_lm(args.lm)  # refuse a bad checkpoint first
+        rep = full_report(n=args.n, lm_path=args.lm, seed=args.seed)
+    else:
+        from editbench.tracks.image.report import format_report, full_report
+
+        load_image_model("generator", args.generator), load_image_model("meter", args.meter)  # refuse bad checkpoints first
+        rep = full_report(n=args.n, generator_path=args.generator, meter_path=args.meter, seed=args.seed)
     print(json.dumps(rep, indent=2) if args.json else format_report(rep))
     return 0
 
@@ -51,6 +66,11 @@ def sample(args: argparse.Namespace) -> int:
     from editbench.world import World
     from editbench.world.viz import save_grid
 
+    if args.track == "text":
+        return sample_text(args)
+    if args.out is None:
+        raise UsageError("--out is required for images (a .png)")
+
     G = load_image_model("generator", args.generator)
     if args.caption is None:
         captions = World().sample(args.n, seed=args.seed).captions
@@ -65,6 +85,29 @@ def sample(args: argparse.Namespace) -> int:
     images = G.generate(captions, seed=args.seed)
     out = save_grid(images, None if args.caption else captions, args.out, cols=args.cols, title=title)
     print(f"wrote {out} ({args.n} samples)")
+    return 0
+
+
+def sample_text(args: argparse.Namespace) -> int:
+    """Descriptions the lamp LM writes (printed; with --out, also written one per line)."""
+    from editbench.core import io
+    from editbench.tracks.text.checkpoints import load_lm
+    from editbench.tracks.text.tokenizer import unknown_words
+    from editbench.world import World
+
+    lm = load_lm(args.lm)
+    if args.caption is None:
+        captions = World().sample(args.n, seed=args.seed).captions
+    else:
+        unknown = unknown_words(args.caption)
+        if unknown:
+            raise UsageError(f"caption words not in the vocabulary: {unknown} (see editbench.world.descriptions.TEXT_VOCAB)")
+        captions = [args.caption] * args.n
+    texts = lm.generate(captions, lm.make_noise(len(captions), args.seed))
+    lines = [f"{c}\n  -> {t}" for c, t in zip(captions, texts, strict=True)]
+    print("\n".join(lines))
+    if args.out:
+        io.write_text(args.out, "\n".join(lines) + "\n")
     return 0
 
 
@@ -94,31 +137,33 @@ def show_meter(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from editbench.tracks.image import ASSETS
-
-    p = sub.add_parser("sample", help="sample the generator for one caption and write a grid")
+    p = sub.add_parser("sample", help="sample a track's model for a caption: images (a grid) or descriptions")
+    p.add_argument("--track", choices=("image", "text"), default="image")
     p.add_argument("--caption", type=caption, default=None, help="one caption for every sample (default: captions of "
                    "sampled world scenes, shown under each image)")
     p.add_argument("--n", type=positive_int, default=16)
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--out", required=True, help="output .png")
+    p.add_argument("--out", default=None, help="output .png (images; required) or text file (descriptions; optional)")
     p.add_argument("--cols", type=positive_int, default=None)
     p.add_argument("--generator", default=None, help="generator folder (default: the shipped one)")
+    p.add_argument("--lm", default=None, help="lamp LM folder (default: the shipped one)")
     p.set_defaults(func=sample)
 
     models = sub.add_parser("models", help="the reference models")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=Parser)
     p = msub.add_parser("report", help="recompute every model-card figure from the weights")
+    p.add_argument("--track", choices=("image", "text"), default="image")
     p.add_argument("--n", type=positive_int, default=2000, help="held-out renders and samples")
     p.add_argument("--json", action="store_true")
     p.add_argument("--seed", type=int, default=2**41, help="held-out evaluation seed (>= 2**41; the cards use 2**41)")
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None)
+    p.add_argument("--lm", default=None)
     p.set_defaults(func=report)
     p = msub.add_parser("ship", help="copy a training run's models into the assets folder (float16 safetensors)")
-    p.add_argument("kind", choices=("generator", "meter"))
-    p.add_argument("--run", required=True, help="a run folder of `editbench train generator|meter`")
-    p.add_argument("--assets", default=str(ASSETS))
+    p.add_argument("kind", choices=("generator", "meter", "lm"))
+    p.add_argument("--run", required=True, help="a run folder of `editbench train generator|meter|lm`")
+    p.add_argument("--assets", default=None, help="the track's assets folder (default: the package's)")
     p.set_defaults(func=ship)
     p = msub.add_parser("show-meter", help="write a grid of images and what the meter reads from them")
     p.add_argument("--n", type=positive_int, default=8)

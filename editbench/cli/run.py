@@ -9,23 +9,29 @@ from .common import UsageError, checkpoints, csv, positive_int
 
 
 def run(args: argparse.Namespace) -> int:
-    from editbench.harness import SUITES, estimate_full, run_named_suite
+    from editbench.harness import SUITES, estimate_full, make_grid, run_named_suite
     from editbench.methods import METHODS, resolve
     from editbench.tasks import TASKS, get_task
+    from editbench.tracks import get_track
 
     suite = SUITES.get(args.suite)
     tasks = args.tasks or sorted(TASKS)
     for t in tasks:
         get_task(t)
+    if args.track:
+        get_track(args.track)
+        tasks = [t for t in tasks if get_task(t).track == args.track]
+        if not tasks:
+            raise UsageError(f"no task of track {args.track!r} among {args.tasks}")
     methods = args.methods or list(METHODS)
     for m in methods:
         resolve(m)
     budgets, seeds = args.budgets or list(suite.budgets), args.seeds or list(suite.seeds)
     if any(b < 1 for b in budgets) or any(s < 0 for s in seeds):
         raise UsageError(f"budgets must be >= 1 and seeds >= 0, got {budgets} and {seeds}")
-    n_cells = len(tasks) * len(methods) * len(budgets) * len(seeds)
-    print(f"suite {suite.name}: {len(tasks)} tasks x {len(methods)} methods x budgets {budgets} x seeds {seeds}"
-          f" = {n_cells} cells -> {args.out}")
+    n_cells = len(make_grid(tasks, methods, budgets, seeds))
+    print(f"suite {suite.name}: {len(tasks)} tasks x {len(methods)} methods (where a method supports the task's track) x "
+          f"budgets {budgets} x seeds {seeds} = {n_cells} cells -> {args.out}")
     rep = run_named_suite(suite, tasks, methods, args.out, budgets=budgets, seeds=seeds, executor=args.executor,
                           workers=args.workers, timeout_s=args.timeout, checkpoints=checkpoints(args))
     print(f"\n{rep['ran']} cells run, {rep['skipped']} already done; {rep['ok']} ok, {rep['failed']} failed; "
@@ -51,6 +57,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("run", help="run a suite: tasks x methods x budgets x seeds, resumable")
     p.add_argument("--suite", choices=SUITES.names(), default="quick")
+    p.add_argument("--track", default=None, help="only this track's tasks (image, text)")
     p.add_argument("--tasks", type=csv(str), default=None, help="comma-separated (default: all)")
     p.add_argument("--methods", type=csv(str), default=None, help="comma-separated (default: all registered)")
     p.add_argument("--budgets", type=csv(int), default=None)
@@ -61,6 +68,7 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=float, default=1800, help="seconds per cell (process executor)")
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None)
+    p.add_argument("--lm", default=None)
     p.add_argument("--leaderboard", default=None, metavar="DIR",
                    help="then build the leaderboard from the results folder into DIR")
     p.set_defaults(func=run)

@@ -39,6 +39,16 @@ def meter(args: argparse.Namespace) -> int:
     return 0
 
 
+def lm(args: argparse.Namespace) -> int:
+    from editbench.tracks.text.train import train_lm
+
+    out = train_lm(args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
+                   n_layer=args.layers, n_embd=args.width, n_head=args.heads, device=args.device,
+                   ckpt_every=args.ckpt_every, resume=args.resume)
+    print(f"lamp LM saved in {out / 'lm'}")
+    return 0
+
+
 def register(sub) -> None:
     train = sub.add_parser("train", help="train a reference model")
     tsub = train.add_subparsers(dest="train_command", required=True, parser_class=Parser)
@@ -63,3 +73,16 @@ def register(sub) -> None:
                            help="continue from this generator folder (its discriminator beside it), e.g. the shipped one")
         p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
         p.set_defaults(func=func)
+    p = tsub.add_parser("lm", help="train the lamp LM (text track): caption -> description")
+    p.add_argument("--out", required=True, help="run folder (lm/, state/, log.jsonl, run.json)")
+    p.add_argument("--steps", type=positive_int, default=5000)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--layers", type=positive_int, default=4)
+    p.add_argument("--width", type=positive_int, default=128, help="n_embd")
+    p.add_argument("--heads", type=positive_int, default=4)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    p.add_argument("--ckpt-every", type=positive_int, default=500)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.set_defaults(func=lm)

@@ -161,8 +161,11 @@ def execute_cell(cell: Cell, path: str, key: str, prov: dict[str, Any], sessions
     try:
         out = run_cell(cell, sessions.get(cell.track, cell.checkpoints))
         pictures = out.pop("pictures", None)
-        if pictures is not None:
+        if pictures is not None and isinstance(pictures["before"], torch.Tensor):
             write_strip(Path(path).with_suffix(".png"), pictures["before"], pictures["after"])
+        elif pictures is not None:
+            out["examples"] = [{"caption": c, "before": b, "after": a} for c, b, a in
+                               zip(pictures["captions"], pictures["before"], pictures["after"], strict=True)]
         rec = CellResult(SCHEMA_VERSION, key, cell.spec(), "ok", provenance=prov, **out)
     except Exception as e:  # noqa: BLE001 - every failure of a cell is recorded, the grid goes on
         last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None

@@ -22,9 +22,21 @@ from .executors import EXECUTORS
 from .suites import SUITES, Suite
 
 
+def supports(method: str, task: str) -> bool:
+    """Whether a method declares the task's track (a method that cannot be loaded is kept, to fail as a cell)."""
+    from editbench.methods import resolve
+    from editbench.tasks import get_task
+
+    try:
+        return get_task(task).track in resolve(method).tracks
+    except Exception:  # noqa: BLE001 - a broken method is recorded as a failed cell, not dropped
+        return True
+
+
 def make_grid(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], **cell_kw: Any) -> list[Cell]:
+    """Every (task, method, budget, seed) whose method supports the task's track."""
     return [Cell(task=t, method=m, budget=n, seed=s, **cell_kw)
-            for t in tasks for m in methods for n in budgets for s in seeds]
+            for t in tasks for m in methods if supports(m, t) for n in budgets for s in seeds]
 
 
 def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], out: str | Path, *,
@@ -48,7 +60,7 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
         rec = json.loads((Path(out) / rep["paths"][id(c)]).read_text())
         chosen[(c.task, c.method)] = (rec.get("config") or {}) if rec["status"] == "ok" else {}
     rest = [Cell(task=t, method=m, budget=n, seed=s, config=chosen[(t, m)], tune=1, tuned_on=f"n{tb}-s{ts}", **cell_kw)
-            for t in tasks for m in methods for n in budgets for s in seeds if (n, s) != (tb, ts)]
+            for (t, m) in chosen for n in budgets for s in seeds if (n, s) != (tb, ts)]
     rep2 = run_grid(rest, out, executor, workers, timeout_s, progress)
     merged = {k: rep[k] + rep2[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s", "timings")}
     return {**merged, "checkpoints": rep["checkpoints"]}

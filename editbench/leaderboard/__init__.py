@@ -25,7 +25,7 @@ from .aggregate import summarize
 from .families import families, families_markdown
 from .frame import CELL_ID, LeaderboardError, load_frame
 from .gate import check, check_exact, format_check, format_exact, read_baseline, tolerance, write_baseline
-from .grids import before_after_grid
+from .grids import before_after_grid, before_after_text
 from .page import render_page
 from .plots import plot_budget_curves, plot_cost, plot_transfer
 from .tables import headline_budget, meta, meta_line, table, to_latex, to_markdown
@@ -57,7 +57,7 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
     md = to_markdown(t, m)
     io.write_text(out / "leaderboard.md", md)
     io.write_text(out / "leaderboard.csv", f"# {meta_line(m)}\n" + t.to_csv(index=False))
-    curves = summary.drop(columns=["image", "family_order"])
+    curves = summary.drop(columns=["image", "examples", "family_order"])
     payload = {"meta": m, "budget": budget, "rows": json.loads(t.to_json(orient="records", double_precision=15)),
                "curves": json.loads(curves.to_json(orient="records", double_precision=15)),
                "families": json.loads(fam.to_json(orient="records", double_precision=15))}
@@ -69,8 +69,9 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
     plots = {"budget": plot_budget_curves(summary, out / "plots" / "budget_curves.png"),
              "transfer": plot_transfer(summary, out / "plots" / "transfer.png", budget),
              "cost": plot_cost(summary, out / "plots" / "cost.png", budget)}
-    grids = {task: before_after_grid(summary, task, budget, out / "grids" / f"{task}.png")
+    grids = {task: before_after_grid(summary, task, budget, out / "grids" / f"{task.replace('/', '_')}.png")
              for task in sorted(summary.task.unique())}
+    texts = {task: before_after_text(summary, task, budget) for task in sorted(summary.task.unique())}
     descriptions = {name: TASKS.get(name).description for name in t.task.unique() if name in TASKS}
-    io.write_text(out / "index.html", render_page(t, fam, m, budget, grids, plots, descriptions))
+    io.write_text(out / "index.html", render_page(t, fam, m, budget, grids, plots, descriptions, texts))
     return {"summary": summary, "table": t, "meta": m, "markdown": md, "out": out}

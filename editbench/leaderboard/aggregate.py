@@ -71,7 +71,7 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
                        evaluator_calls=int(ok.evaluator_calls.max()) if not ok.empty else 0,
                        params_changed=int(ok.params_changed.max()) if not ok.empty else 0,
                        config=mg.config.iloc[0], family_order=mg.family_order.iloc[0],
-                       image=mg.sort_values("seed").image.iloc[0])
+                       image=mg.sort_values("seed").image.iloc[0], examples=mg.sort_values("seed").examples.iloc[0])
             rows[method] = row
         # ranks: 1 + methods significantly better (paired bootstrap: same resamples for every method)
         for m, row in rows.items():

@@ -63,6 +63,7 @@ def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
         **{f"ckpt_{kind}": h for kind, h in (prov.get("checkpoints") or {}).items()},
         "source": rec.get("_source"),
         "image": str(Path(rec["_path"]).with_suffix(".png")) if "#" not in rec["_path"] else "",
+        "examples": rec.get("examples"),
     }
     for p, v in (sc.get("parts") or {}).items():
         row[f"part_{p}"] = v

@@ -1,8 +1,9 @@
-"""Before/after grids: per task, the unedited outputs, then each method's edited outputs on the same
-inputs, composed from the cells' stored strips."""
+"""Before/after: per task, the unedited outputs, then each method's edited outputs on the same inputs:
+image grids composed from the cells' stored strips, and for text the descriptions side by side."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pandas as pd
@@ -45,3 +46,23 @@ def before_after_grid(summary: pd.DataFrame, task: str, budget: int, out: Path, 
         draw.text((label_w - 8, y + h // 2), label, fill="black", font=font, anchor="rm")
     return io.write_with(out, lambda tmp: canvas.save(tmp, format="PNG", optimize=True))
 
+
+
+def before_after_text(summary: pd.DataFrame, task: str, budget: int, k: int = 2) -> str:
+    """HTML: for the first ``k`` captions of a text task, the unedited description, then each method's
+    (same caption and sampling noise; the oracle's are the world's descriptions). Empty for image tasks."""
+    st = summary[(summary.task == task) & (summary.budget == budget)].sort_values(["family_order", "method"])
+    rows = [(r.method, r.examples) for _, r in st.iterrows() if isinstance(r.examples, list) and r.examples]
+    if not rows:
+        return ""
+    base = next((ex for m, ex in rows if m != "oracle"), rows[0][1])
+    blocks = []
+    for i in range(min(k, len(base))):
+        items = [f"<tr><td class='text'>unedited</td><td class='text'>{html.escape(base[i]['before'])}</td></tr>"]
+        for method, ex in rows:
+            if i < len(ex):
+                label = method + (" (the world)" if method == "oracle" else "")
+                items.append(f"<tr><td class='text'>{html.escape(label)}</td>"
+                             f"<td class='text'>{html.escape(ex[i]['after'])}</td></tr>")
+        blocks.append(f"<p><b>caption:</b> {html.escape(base[i]['caption'])}</p><table class='examples'>{''.join(items)}</table>")
+    return "\n".join(blocks)

@@ -45,15 +45,16 @@ def _html_table(t: pd.DataFrame, task: str) -> str:
 
 
 def render_page(t: pd.DataFrame, fam: pd.DataFrame, m: dict[str, Any], budget: int, grids: dict[str, Path | None],
-                plots: dict[str, Path | None], descriptions: dict[str, str]) -> str:
-    """The page's HTML: one section per task (its description, sortable table and grid), the families
-    table and the plots."""
+                plots: dict[str, Path | None], descriptions: dict[str, str], texts: dict[str, str] | None = None) -> str:
+    """The page's HTML: one section per task (its description, sortable table, and its before/after grid or
+    descriptions), the families table and the plots."""
     sections = []
     for task in sorted(t.task.unique()):
         about = html.escape(descriptions.get(task, ""))
         grid = grids.get(task)
         sections.append(f"<h2 id='{task}'>{task}</h2>\n<p>{about}</p>\n{_html_table(t[t.task == task], task)}\n"
-                        + (f'<img class="grid" src="grids/{task}.png" alt="before and after, {task}">' if grid else ""))
+                        + (f'<img class="grid" src="grids/{grid.name}" alt="before and after, {task}">' if grid else "")
+                        + (texts or {}).get(task, ""))
     if not fam.empty:
         sections.append("<h2 id='families'>Editing vs finetuning vs prompting</h2>\n<p>Each family's best method per task "
                         "and evidence budget (primary [95% interval]); the leader is every family whose best is not "

@@ -46,8 +46,8 @@ def fmt(x: float, nd: int = 3) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{round(x, nd) + 0.0:.{nd}f}"  # no "-0.000"
 
 
-TABLE_FIXED = ("task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", "transfer_ratio", "fidelity", "fit_s",
-               "evaluator_calls", "budget", "seeds", "status")
+TABLE_FIXED = ("track", "task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", "transfer_ratio", "fidelity",
+               "fit_s", "evaluator_calls", "budget", "seeds", "status")
 
 
 def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
@@ -55,8 +55,8 @@ def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
     budget = headline_budget(summary) if budget is None else budget
     s = summary[summary.budget == budget]
     parts = [c for c in summary.columns if c.startswith("part_")]
-    cols = ["task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", *parts, "transfer_ratio", "fidelity", "fit_s",
-            "evaluator_calls", "budget", "seeds", "status"]
+    cols = ["track", "task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", *parts, "transfer_ratio", "fidelity",
+            "fit_s", "evaluator_calls", "budget", "seeds", "status"]
     t = s[cols].copy()
     t["rank"] = [("=" if tied else "") + (str(int(r)) if math.isfinite(r) else "-")
                  for r, tied in zip(s["rank"], s["tied"], strict=True)]
@@ -64,13 +64,16 @@ def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
 
 
 def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
-    """The README table: one row per (task, method); the parts that apply to a task in one column."""
+    """The README table: one row per (task, method); the parts that apply to a task in one column (and the
+    track, where the results hold more than one)."""
     parts = [c for c in t.columns if c not in TABLE_FIXED]
+    several = t.track.nunique() > 1
     rows = []
     for _, r in t.iterrows():
         primary = "failed" if not math.isfinite(r.primary) else f"**{fmt(r.primary)}** [{fmt(r.ci_lo)}, {fmt(r.ci_hi)}]"
         shown = ", ".join(f"{p} {fmt(r[p])}" for p in [*parts, "transfer_ratio"] if math.isfinite(r[p]))
-        rows.append({"task": r.task, "rank": r["rank"], "method": r.method, "family": r.family,
+        rows.append({**({"track": r.track} if several else {}), "task": r.task, "rank": r["rank"], "method": r.method,
+                     "family": r.family,
                      "primary [95% CI]": primary, "parts": shown, "fidelity": fmt(r.fidelity),
                      "fit s": fmt(r.fit_s, 1), "evaluator calls": str(r.evaluator_calls), "seeds": r.seeds,
                      "status": r.status})
@@ -80,7 +83,7 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
 
 
 def to_latex(t: pd.DataFrame, m: dict[str, Any]) -> str:
-    view = t.drop(columns=["budget", "seeds", "status", "family"]).copy()
+    view = t.drop(columns=["budget", "seeds", "status", "family"] + (["track"] if t.track.nunique() <= 1 else [])).copy()
     view["primary"] = [f"{fmt(p)} [{fmt(lo)}, {fmt(hi)}]" for p, lo, hi in
                        zip(view.primary, view.ci_lo, view.ci_hi, strict=True)]
     view = view.drop(columns=["ci_lo", "ci_hi"])

@@ -9,7 +9,7 @@ from editbench.world.requests import EditRequest
 class NoEdit(Method):
     name = "none"
     family = "reference"
-    tracks = ("image",)
+    tracks = ("image", "text")
     consumes = "none"
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:

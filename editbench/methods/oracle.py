@@ -1,7 +1,8 @@
 """oracle: the world's renderer with the request applied, the ceiling the metrics can show.
 
 It changes no model: its edit asks the track for the world's own outputs (``Track.oracle_pair``: for
-images, renders of the requested scenes against renders of the original scenes) in place of the model's.
+images, renders of the requested scenes against renders of the original scenes; for text, the world's
+descriptions of them) in place of the model's.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class Oracle(Method):
     name = "oracle"
     family = "reference"
     consumes = "none"
-    tracks = ("image",)
+    tracks = ("image", "text")
 
     def fit(self, model, request: Any, evidence: Evidence, budget: Budget) -> Edit:
         return WorldEdit(self.name, self.config.as_dict(), cost=Cost(), meta={"request": request.to_dict()})

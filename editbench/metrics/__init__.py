@@ -9,15 +9,17 @@ Three kinds:
 * ``measure``: one number per scored slice, reported and gated but not part of the primary (e.g. the
   Frechet distance to the world's answer, lower is better).
 
-Adding a part is one :func:`register` call beside its function (``metrics/<track>.py``); tasks name
-parts, the scorer computes what the task names, the gate reads directions from here and the leaderboard
-shows whatever parts the results hold. ``metrics`` knows no method and no task.
+A metric is registered once (:func:`register`, with its direction and meaning) and implemented per track
+(:func:`implement`, beside the track's functions in ``metrics/<track>.py``): ``efficacy`` is one concept
+read from meter readings on images and from parsed facts on text. Tasks name parts, the scorer computes
+what the task names, the gate reads directions from here and the leaderboard shows whatever parts the
+results hold. ``metrics`` knows no method and no task.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from torch import Tensor
@@ -32,13 +34,15 @@ Kind = Literal["part", "derived", "measure"]
 class Metric:
     name: str
     kind: Kind
-    track: str
     direction: int  # +1: higher is better; -1: lower is better
     description: str
-    per_output: Callable[[Any], Tensor] | None = None  # part: pair -> (B,) scores
-    per_slice: Callable[[Any], float] | None = None  # measure: pair -> one number
     needs: tuple[str, ...] = ()  # derived: the parts it is computed from
     combine: Callable[[dict[str, float]], float] | None = None  # derived: part means -> one number
+    # per track: part: pair -> (B,) scores; measure: pair -> one number (filled by implement())
+    tracks: dict[str, Callable[[Any], Tensor | float]] = field(default_factory=dict)
+
+    def __call__(self, track: str, pair: Any) -> Tensor | float:
+        return self.tracks[track](pair)
 
 
 def _check(name: str, m: Any) -> None:
@@ -46,22 +50,36 @@ def _check(name: str, m: Any) -> None:
         raise RegistryError(f"metric {name!r} must be a Metric named {name!r}")
     if m.direction not in (1, -1):
         raise RegistryError(f"metric {name!r}: direction must be +1 or -1, got {m.direction!r}")
-    needed = {"part": m.per_output, "measure": m.per_slice, "derived": m.combine}
-    if m.kind not in needed or needed[m.kind] is None:
-        raise RegistryError(f"metric {name!r} of kind {m.kind!r} lacks its function")
+    if m.kind not in ("part", "derived", "measure"):
+        raise RegistryError(f"metric {name!r}: unknown kind {m.kind!r}")
+    if m.kind == "derived" and (m.combine is None or not m.needs):
+        raise RegistryError(f"metric {name!r} of kind 'derived' lacks its function")
 
 
 METRICS: Registry[Metric] = Registry("metric", check=_check)
 
 
-def register(metric: Metric) -> Metric:
+def register(metric: Metric, **tracks: Callable[[Any], Tensor | float]) -> Metric:
+    """Register a metric once, with its implementations for the given tracks (``image=fn``)."""
     METRICS.add(metric.name, metric)
+    for track, fn in tracks.items():
+        implement(metric.name, track, fn)
     return metric
 
 
+def implement(name: str, track: str, fn: Callable[[Any], Tensor | float]) -> None:
+    """The implementation of metric ``name`` on ``track`` (once per track)."""
+    m = METRICS.get(name)
+    if m.kind == "derived":
+        raise RegistryError(f"metric {name!r} is derived from other parts; it has no per-track implementation")
+    if track in m.tracks:
+        raise ValueError(f"metric {name!r} is implemented twice for track {track!r}")
+    m.tracks[track] = fn
+
+
 def of_track(track: str, kind: Kind) -> dict[str, Metric]:
-    """The metrics of one kind that apply to ``track``, by name."""
-    return {n: m for n, m in METRICS.items() if m.track == track and m.kind == kind}
+    """The metrics of one kind that apply to ``track``, by name (derived ones apply to every track)."""
+    return {n: m for n, m in METRICS.items() if m.kind == kind and (kind == "derived" or track in m.tracks)}
 
 
 def direction(name: str) -> int:
@@ -69,4 +87,4 @@ def direction(name: str) -> int:
     return 1 if name == "primary" else METRICS.get(name).direction
 
 
-from . import image  # noqa: E402,F401 - registers the image track's metrics
+from . import image, text  # noqa: E402,F401 - the image and text tracks' metrics

@@ -122,32 +122,31 @@ def fidelity(after: MeterReading, reference: MeterReading) -> float:
     return frechet_distance(after.features, reference.features)
 
 
-# ---- registration: each part once, with its direction and where it applies ------------------------------
+# ---- registration: each metric once, with its direction; its image implementation -----------------------
 def _part(name: str, fn, description: str) -> None:
-    register(Metric(name, "part", "image", +1, description, per_output=fn))
+    register(Metric(name, "part", +1, description), image=fn)
 
 
 _part("efficacy", lambda p: efficacy(p.before_reading, p.after_reading, p.target)["off"],
-      "share of the targeted lit lamps whose light fell below the off threshold")
+      "share of the targeted lit lamps that are off after the edit")
 _part("retention", lambda p: retention(p.before_reading, p.after_reading),
-      "IoU of the lamp shades before and after: the lamps stay, unlit")
+      "the lamps stay, unlit (images: IoU of the lamp shades before and after)")
 _part("locality", lambda p: locality(p.before, p.after, p.before_reading, second_order=True)["score"],
-      "no change outside the lamps' light (first and second order) and shades")
+      "nothing else changes (images: no change outside the lamps' light and shades)")
 _part("no_darkening", lambda p: darkening(p.before_reading, p.after_reading)["score"],
-      "the ambient level did not fall (the room is not simply darker)")
+      "the room is not simply darker (images: the ambient level did not fall)")
 _part("second_order_removed", lambda p: 1 - second_order_residual(p.before_reading, p.after_reading),
-      "share of the second-order light (walls, floor, window) that is gone")
+      "share of the second-order light (walls, floor, bed, window) that is gone")
 _part("cause", lambda p: disentangle(p.before_reading, p.after_reading, p.target)["cause"],
       "RAVEL's cause: the target lamp is off")
 _part("isolate", lambda p: disentangle(p.before_reading, p.after_reading, p.target)["isolate"],
       "RAVEL's isolate: the other lit lamps are unchanged")
-register(Metric("disentangle", "derived", "image", +1, "RAVEL's disentangle: the mean of cause and isolate",
+register(Metric("disentangle", "derived", +1, "RAVEL's disentangle: the mean of cause and isolate",
                 needs=("cause", "isolate"), combine=lambda m: (m["cause"] + m["isolate"]) / 2))
-register(Metric("fidelity", "measure", "image", -1,
-                "Frechet distance in meter features to renders of the requested scenes (lower is better)",
-                per_slice=lambda p: fidelity(p.after_reading, p.reference_reading)))
-register(Metric("locality_l1", "measure", "image", -1, "mean absolute change outside the lamps' first-order light",
-                per_slice=lambda p: nanmean(locality(p.before, p.after, p.before_reading)["l1"])))
-register(Metric("feature_shift", "measure", "image", -1, "relative change of the meter features",
-                per_slice=lambda p: nanmean(feature_shift(p.before_reading, p.after_reading))))
-
+register(Metric("fidelity", "measure", -1, "distance of the edited outputs to the world's answer (images: Frechet "
+                "distance in meter features to renders of the requested scenes); lower is better"),
+         image=lambda p: fidelity(p.after_reading, p.reference_reading))
+register(Metric("locality_l1", "measure", -1, "mean absolute change outside the lamps' first-order light"),
+         image=lambda p: nanmean(locality(p.before, p.after, p.before_reading)["l1"]))
+register(Metric("feature_shift", "measure", -1, "relative change of the meter features"),
+         image=lambda p: nanmean(feature_shift(p.before_reading, p.after_reading)))

@@ -38,6 +38,7 @@ class CellResult:
     scores: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
     tuning: list[dict[str, Any]] | None = None
+    examples: list[dict[str, Any]] | None = None  # text tracks: captions with descriptions before and after
     cost: dict[str, Any] | None = None
     timing: dict[str, float] | None = None
     provenance: dict[str, Any] | None = None

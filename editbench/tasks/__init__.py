@@ -94,4 +94,4 @@ def evidence_world(task: TaskSpec) -> World:
     return task.evidence.make_world()
 
 
-from . import image  # noqa: E402,F401 - registers the image track's tasks
+from . import image, text  # noqa: E402,F401 - the image and text tracks' tasks

@@ -38,12 +38,12 @@ def score(task: TaskSpec, edit: Edit, session: Any, split: str = "test", n: int 
         inputs = track.inputs(session.models, sl.make_world(), n, seed + k, sl.noise_scale,
                               key=(task.name, task.version, sl.name, split, n))
         pair = edit.pair(track, session, request, inputs)
-        parts = {p: METRICS.get(p).per_output(pair) for p in task.parts}
+        parts = {p: METRICS.get(p)(task.track, pair) for p in task.parts}
         point, lo, hi = output_bootstrap(parts, n_boot=n_boot, seed=k)
         means = {p: nanmean(v) for p, v in parts.items()}
         means.update({d.name: d.combine(means) for d in derived.values() if set(d.needs) <= set(means)})
         slices_out[sl.name] = {"primary": point, "ci": [lo, hi], "parts": means, "n": n,
-                               **{name: m.per_slice(pair) for name, m in measures.items()}}
+                               **{name: m(task.track, pair) for name, m in measures.items()}}
         if task.scored(sl):
             for p, v in parts.items():
                 pooled[p].append(v)

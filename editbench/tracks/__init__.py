@@ -1,4 +1,5 @@
-"""Tracks: one modality of the benchmark each (``image`` now; ``text`` next), behind one interface.
+"""Tracks: one modality of the benchmark each (``image``: a generator and a lamp meter; ``text``: a lamp LM
+and an exact parser), behind one interface.
 
 A :class:`Track` knows its models and its reader. The harness, the tasks and the leaderboard talk to a
 track only through this interface, so adding a track is adding a folder:
@@ -76,7 +77,8 @@ class Track(ABC):
 
     @abstractmethod
     def pictures(self, pair: Any, k: int) -> dict[str, Any]:
-        """The first ``k`` outputs before and after, as images (B, 3, H, W) for before/after strips."""
+        """The first ``k`` inputs and outputs before and after: ``captions``, ``before``, ``after``; images
+        (B, 3, H, W) become a before/after strip, texts are kept in the result."""
 
 
 def _check_track(name: str, obj: Any) -> None:
@@ -88,6 +90,7 @@ def _check_track(name: str, obj: Any) -> None:
 
 TRACKS: Registry[type[Track]] = Registry("track", check=_check_track, entry_point_group="editbench.tracks")
 TRACKS.add("image", "editbench.tracks.image.track:ImageTrack")
+TRACKS.add("text", "editbench.tracks.text.track:TextTrack")
 
 _INSTANCES: dict[str, Track] = {}
 

@@ -206,3 +206,10 @@ def rewrite_lamp_clause(caption: str, clause: str) -> str:
     if keep:
         out += " with " + (keep[0] if len(keep) == 1 else " , ".join(keep[:-1]) + " and " + keep[-1])
     return out + (" " + time if time else "")
+
+
+def rewrite_captions(captions: list[str], prompt: dict | None) -> list[str]:
+    """Captions as a prompt edit rewrites them (its ``clause`` replaces the lamp clause); unchanged without one."""
+    if not prompt:
+        return list(captions)
+    return [rewrite_lamp_clause(c, prompt["clause"]) for c in captions]

@@ -13,37 +13,20 @@ the meter): see :func:`generator_figures`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from editbench.tracks.gates import EVAL_SEED, Gate
 from editbench.world import World
 from editbench.world.captions import parse_caption
 from editbench.world.scene import time_of_day
 
 from .meter import LampMeter, MeterReading, degrade, frechet_distance, meter_targets
 
-EVAL_SEED = 2**41
 LIGHT_FOUND = 5.0  # first-order light energy (sum of luminance over pixels) that counts as "lamp light"
 SHADE_FOUND = 4.0  # shade pixels (p > 0.5) that count as "a lamp shade"
-
-
-@dataclass(frozen=True)
-class Gate:
-    name: str
-    value: float
-    op: str  # ">=" or "<="
-    threshold: float
-
-    @property
-    def passed(self) -> bool:
-        return self.value >= self.threshold if self.op == ">=" else self.value <= self.threshold
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": round(self.value, 4), "gate": f"{self.op} {self.threshold}",
-                "passed": self.passed}
 
 
 def _r2(pred: Tensor, target: Tensor) -> float:

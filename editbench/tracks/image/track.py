@@ -15,7 +15,7 @@ from torch import Tensor
 from editbench.core import Budget, Edit, Evaluator, Evidence, HookPoint, MethodError
 from editbench.tracks import Track
 from editbench.world import Batch, World
-from editbench.world.captions import rewrite_lamp_clause
+from editbench.world.captions import rewrite_captions
 from editbench.world.requests import EditRequest
 
 from .checkpoints import ASSETS, checkpoint_hash, load_generator, load_meter
@@ -53,13 +53,6 @@ class ImagePair:
     def target(self) -> Tensor:
         """(B, 3) bool: the lamp slots of the unedited images that the request switches off."""
         return self.request.slots(self.before_reading.lamps, self.before_reading.x)
-
-
-def rewrite(captions: list[str], prompt: dict[str, Any] | None) -> list[str]:
-    """Captions as a prompt edit rewrites them (its ``clause`` replaces the lamp clause)."""
-    if not prompt:
-        return list(captions)
-    return [rewrite_lamp_clause(c, prompt["clause"]) for c in captions]
 
 
 class ImageTrack(Track):
@@ -125,7 +118,7 @@ class ImageTrack(Track):
 
         before, before_reading = session.memo((inputs.key, "unedited"), unedited)
         with edit.applied(G):
-            after = G.generate(rewrite(inputs.captions, edit.prompt), z=inputs.z)
+            after = G.generate(rewrite_captions(inputs.captions, edit.prompt), z=inputs.z)
         if not torch.isfinite(after).all():
             raise MethodError(f"method {edit.method!r} produced non-finite images")
         reference = session.memo((inputs.key, "reference"),

@@ -14,7 +14,6 @@ import copy
 import json
 import math
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +22,10 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from editbench.core import io
+from editbench.tracks.training import JsonlLog, autocast, pick_device, start_run, stream_seed
 from editbench.world import World, WorldConfig
 from editbench.world.captions import CaptionTokenizer, make_captions
 from editbench.world.render import render
-
-TRAIN_STREAM = 1_000_003
-
-
-def stream_seed(seed: int, step: int) -> int:
-    """Seed of the training batch at ``step`` (held-out evaluation uses seeds >= 2**40)."""
-    return int(seed) * TRAIN_STREAM + int(step)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(name)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    return dev
-
-
-def autocast(device: torch.device, enabled: bool):
-    if not enabled:
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def _versions() -> dict[str, str]:
@@ -65,32 +43,6 @@ def render_batch(world: World, n: int, seed: int, device: torch.device, tokenize
     captions, _ = make_captions(scene, world.config, seed)
     ids, mask = tokenizer.encode(captions)
     return scene, images, truth, captions, ids.to(device), mask.to(device)
-
-
-class _Logger:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-
-
-def _start_run(out: Path, kind: str, args: dict[str, Any], resume: bool) -> int:
-    """Create the run folder; return the step to start from (0, or the saved step on resume)."""
-    out.mkdir(parents=True, exist_ok=True)
-    state = out / "state" / "step.json"
-    if state.exists():
-        if not resume:
-            raise FileExistsError(f"{out} already holds a {kind} run; pass --resume to continue it or choose a new --out")
-        saved = json.loads((out / "run.json").read_text())
-        changed = {k: (saved["args"].get(k), v) for k, v in args.items()
-                   if k not in ("steps", "resume", "progress") and saved["args"].get(k) != v}
-        if changed:
-            raise ValueError(f"cannot resume {out} with different settings: {changed}")
-        return int(json.loads(state.read_text())["step"])
-    (out / "run.json").write_text(json.dumps({"kind": kind, "args": args, "versions": _versions()}, indent=2))
-    return 0
 
 
 # ---- generator ----------------------------------------------------------------------------------
@@ -133,7 +85,7 @@ def train_generator(
         args["init_from_hash"] = checkpoint_hash(init_from)
 
     out = Path(out)
-    start = _start_run(out, "generator", args, resume)
+    start = start_run(out, "generator", args, resume, _versions())
     dev = pick_device(device)
     torch.manual_seed(seed)
     world = World(WorldConfig.from_dict(world_config or {}))
@@ -156,7 +108,7 @@ def train_generator(
         opt_d.load_state_dict(opt["d"])
     objective = G.training_objective(D, aux_weight=aux_weight, marginal_weight=marginal_weight)
     tok = CaptionTokenizer(G.config.max_tokens)
-    log = _Logger(out / "log.jsonl")
+    log = JsonlLog(out / "log.jsonl")
     fixed = world.sample(32, seed=2**40 + seed)
     fixed_z = G.make_latents(32, seed=2**40 + seed)
 
@@ -242,7 +194,7 @@ def train_meter(
     from .meter import LampMeter, degrade, meter_loss, meter_targets
 
     out = Path(out)
-    start = _start_run(out, "meter", args, resume)
+    start = start_run(out, "meter", args, resume, _versions())
     dev = pick_device(device)
     torch.manual_seed(seed)
     world = World(WorldConfig.from_dict(world_config or {}))
@@ -254,7 +206,7 @@ def train_meter(
         st = torch.load(out / "state" / "optim.pt", map_location=dev, weights_only=True)
         opt.load_state_dict(st["opt"])
         sched.load_state_dict(st["sched"])
-    log = _Logger(out / "log.jsonl")
+    log = JsonlLog(out / "log.jsonl")
 
     def save(step: int) -> None:
         io.write_dir(out / "meter", lambda p: M.save_pretrained(p))

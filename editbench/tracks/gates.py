@@ -1,0 +1,24 @@
+"""Model-card gates: a figure, a threshold and whether it passed (shared by every track's report)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+EVAL_SEED = 2**41  # held-out evaluation seeds are >= this (training streams never reach it)
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    value: float
+    op: str  # ">=" or "<="
+    threshold: float
+
+    @property
+    def passed(self) -> bool:
+        return self.value >= self.threshold if self.op == ">=" else self.value <= self.threshold
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": round(self.value, 4), "gate": f"{self.op} {self.threshold}",
+                "passed": self.passed}

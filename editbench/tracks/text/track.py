@@ -1,0 +1,143 @@
+"""The text track: the lamp LM describes a room for a caption, the exact parser reads its descriptions,
+and the world's own descriptions answer for the oracle. Paired outputs share their sampling noise."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from editbench.core import Budget, Edit, Evaluator, Evidence, HookPoint, MethodError
+from editbench.tracks import Track
+from editbench.world import World
+from editbench.world.captions import rewrite_captions
+from editbench.world.descriptions import PLACES, Facts, describe, parse_description
+from editbench.world.requests import EditRequest
+from editbench.world.scene import LAMP_SLOTS, Scene
+
+from .checkpoints import lm_hash, load_lm
+
+
+def read(texts: list[str]) -> list[Facts | None]:
+    """The parser over a batch (``None`` where a description does not parse)."""
+    return [parse_description(t) for t in texts]
+
+
+@dataclass(frozen=True)
+class TextInputs:
+    """n paired inputs: the world's scenes, their captions, and the sampling noise drawn up front."""
+
+    world: World
+    scene: Scene
+    captions: list[str]
+    noise: Tensor
+    key: Hashable
+
+
+@dataclass(frozen=True)
+class TextPair:
+    """Descriptions before and after an edit on the same captions and noise, their parses, and the parses
+    of the world's descriptions of the requested scenes."""
+
+    before: list[str]
+    after: list[str]
+    before_facts: list[Facts | None]
+    after_facts: list[Facts | None]
+    reference_facts: list[Facts | None]
+    request: EditRequest
+    captions: list[str]
+
+    @cached_property
+    def targets(self) -> list[set[str]]:
+        """Per output, the places of the lamps (as described before the edit) that the request switches off."""
+        out = []
+        for f in self.before_facts:
+            if f is None or not f.lamps:
+                out.append(set())
+                continue
+            x = torch.tensor([[LAMP_SLOTS[PLACES.index(lamp.place)] for lamp in f.lamps]])
+            hit = self.request.slots(torch.ones_like(x, dtype=torch.bool), x)[0].tolist()
+            out.append({lamp.place for lamp, h in zip(f.lamps, hit, strict=True) if h})
+        return out
+
+
+class TextTrack(Track):
+    name = "text"
+    checkpoint_kinds = ("lm",)
+    edited = "lm"
+
+    def load(self, checkpoints: dict[str, str | None], device: str = "cpu") -> dict[str, Any]:
+        return {"lm": load_lm(checkpoints.get("lm"), device=device)}
+
+    def checkpoint_hashes(self, checkpoints: dict[str, str | None]) -> dict[str, str]:
+        return {"lm": lm_hash(checkpoints.get("lm"))}
+
+    def request(self, name: str) -> EditRequest:
+        return EditRequest.named(name)
+
+    def hook_points(self, models: dict[str, Any]) -> dict[str, HookPoint]:
+        return models["lm"].hook_points()
+
+    def build_evidence(self, kind: str, models: dict[str, Any], request: EditRequest, budget: Budget, world: World,
+                       uses_evaluator: bool) -> Evidence:
+        lm = models["lm"]
+        n, seed = budget.n, budget.seed
+        evaluator = Evaluator(read, budget.evaluator_calls) if uses_evaluator and budget.evaluator_calls > 0 else None
+        if kind == "none":
+            return Evidence("none", evaluator=evaluator)
+        scene = world.scenes(n, seed)
+        captions, _ = world.captions(scene, seed)
+        if kind == "captions":
+            return Evidence("captions", captions=captions, evaluator=evaluator)
+        if kind == "samples":
+            noise = lm.make_noise(n, seed)
+            texts = lm.generate(captions, noise)
+            return Evidence("samples", captions=captions, noise=noise, outputs=texts, readings=read(texts),
+                            evaluator=evaluator)
+        if kind == "targets":
+            return Evidence("targets", captions=captions, outputs=describe(scene), targets=describe(request.apply(scene)),
+                            scenes=scene, evaluator=evaluator)
+        raise MethodError(f"unknown evidence kind {kind!r}")
+
+    def inputs(self, models: dict[str, Any], world: World, n: int, seed: int, noise_scale: float, key: Hashable
+               ) -> TextInputs:
+        scene = world.scenes(n, seed)
+        captions, _ = world.captions(scene, seed)
+        return TextInputs(world, scene, captions, models["lm"].make_noise(n, seed, scale=noise_scale), key)
+
+    @torch.no_grad()
+    def pair(self, session: Any, edit: Edit, request: EditRequest, inputs: TextInputs) -> TextPair:
+        lm = session.models["lm"]
+
+        def unedited() -> tuple[list[str], list[Facts | None]]:
+            texts = lm.generate(inputs.captions, inputs.noise)
+            return texts, read(texts)
+
+        before, before_facts = session.memo((inputs.key, "unedited"), unedited)
+        with edit.applied(lm):
+            after = lm.generate(rewrite_captions(inputs.captions, edit.prompt), inputs.noise)
+        reference = session.memo((inputs.key, "reference"), lambda: read(describe(request.apply(inputs.scene))))
+        return TextPair(before, after, before_facts, read(after), reference, request, inputs.captions)
+
+    def oracle_pair(self, session: Any, request: EditRequest, inputs: TextInputs) -> TextPair:
+        before, after = describe(inputs.scene), describe(request.apply(inputs.scene))
+        after_facts = read(after)
+        return TextPair(before, after, read(before), after_facts, after_facts, request, inputs.captions)
+
+    def effect(self, pair: TextPair) -> float:
+        """Share of the targeted lamps described lit before the edit that are no longer described lit."""
+        lit_before = lit_after = 0
+        for b, a, places in zip(pair.before_facts, pair.after_facts, pair.targets, strict=True):
+            if b is None:
+                continue
+            lit = {lamp.place for lamp in b.lamps if lamp.lit and lamp.place in places}
+            lit_before += len(lit)
+            lit_after += len(lit) if a is None else sum(1 for p in lit if (la := a.lamp_at(p)) is not None and la.lit)
+        return 1 - lit_after / max(lit_before, 1)
+
+    def pictures(self, pair: TextPair, k: int) -> dict[str, Any]:
+        return {"captions": pair.captions[:k], "before": pair.before[:k], "after": pair.after[:k]}
