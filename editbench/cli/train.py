@@ -75,7 +75,7 @@ def register(sub) -> None:
         p.set_defaults(func=func)
     p = tsub.add_parser("lm", help="train the lamp LM (text track): caption -> description")
     p.add_argument("--out", required=True, help="run folder (lm/, state/, log.jsonl, run.json)")
-    p.add_argument("--steps", type=positive_int, default=5000)
+    p.add_argument("--steps", type=positive_int, default=9000)
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)

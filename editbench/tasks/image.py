@@ -8,6 +8,14 @@ MULTI_LAMP = {"lamp_count_probs": [0.0, 0.0, 0.5, 0.5]}
 WITH_LAMPS = {"lamp_count_probs": [0.0, 0.4, 0.35, 0.25]}
 NARROW = {"lamp_count_probs": [0.0, 1.0, 0.0, 0.0], "ambient_range": [0.7, 1.0],
           "wall_colors": ["white", "beige", "blue"]}
+# The transfer task's slices on every track: the evidence slice, then shifts of the world (each track adds
+# a shift of its sampling noise).
+WORLD_SHIFTS = (
+    Slice("evidence_slice", NARROW),
+    Slice("more_lamps", {**NARROW, **MULTI_LAMP}),
+    Slice("night", {**NARROW, "ambient_range": [0.2, 0.45]}),
+    Slice("unseen_walls", {**NARROW, "wall_colors": ["green", "pink", "yellow", "grey"]}),
+)
 
 register(TaskSpec(
     "unlit_lamps", 1, "image", "lamps_off", ("efficacy", "retention", "locality", "no_darkening"),
@@ -29,13 +37,7 @@ register(TaskSpec(
 register(TaskSpec(
     "ood_transfer", 1, "image", "lamps_off", ("efficacy", "retention", "locality", "no_darkening"),
     Slice("narrow", NARROW),
-    (
-        Slice("evidence_slice", NARROW),
-        Slice("more_lamps", {**NARROW, **MULTI_LAMP}),
-        Slice("night", {**NARROW, "ambient_range": [0.2, 0.45]}),
-        Slice("unseen_walls", {**NARROW, "wall_colors": ["green", "pink", "yellow", "grey"]}),
-        Slice("far_latents", NARROW, noise_scale=2.0),
-    ),
+    (*WORLD_SHIFTS, Slice("far_latents", NARROW, noise_scale=2.0)),
     "Evidence from one-lamp daytime rooms with three wall colours; scored on shifted slices.",
     shifted=("more_lamps", "night", "unseen_walls", "far_latents"),
 ))

@@ -5,7 +5,7 @@ the image track's tasks keep the plain names they were published under."""
 from __future__ import annotations
 
 from . import Slice, TaskSpec, register
-from .image import MULTI_LAMP, NARROW, WITH_LAMPS
+from .image import MULTI_LAMP, NARROW, WITH_LAMPS, WORLD_SHIFTS
 
 register(TaskSpec(
     "text/unlit_lamps", 1, "text", "lamps_off", ("efficacy", "retention", "locality", "no_darkening", "fluency"),
@@ -26,13 +26,7 @@ register(TaskSpec(
 register(TaskSpec(
     "text/ood_transfer", 1, "text", "lamps_off", ("efficacy", "retention", "locality", "no_darkening", "fluency"),
     Slice("narrow", NARROW),
-    (
-        Slice("evidence_slice", NARROW),
-        Slice("more_lamps", {**NARROW, **MULTI_LAMP}),
-        Slice("night", {**NARROW, "ambient_range": [0.2, 0.45]}),
-        Slice("unseen_walls", {**NARROW, "wall_colors": ["green", "pink", "yellow", "grey"]}),
-        Slice("hot_sampling", NARROW, noise_scale=2.0),
-    ),
+    (*WORLD_SHIFTS, Slice("hot_sampling", NARROW, noise_scale=2.0)),
     "Evidence from one-lamp daytime rooms with three wall colours; scored on shifted slices (the last samples\n"
     "with twice the sampling noise).",
     shifted=("more_lamps", "night", "unseen_walls", "hot_sampling"),

@@ -1,6 +1,7 @@
 """Training the lamp LM: ``editbench train lm --out DIR --seed 0``.
 
-Every step draws ``batch_size`` scenes of the world from ``stream_seed(seed, step)`` and trains on
+Every ``BUCKETS`` steps draw ``BUCKETS * batch_size`` scenes of the world from ``stream_seed(seed, step //
+BUCKETS)``, sort them by length and train on them one batch a step (little padding), on
 ``<bos> caption <sep> description <eos>`` with the loss on the description (and ``<eos>``) only. The
 summed loss is divided by a fixed number of tokens (``batch_size * TOKENS_PER_EXAMPLE``) rather than by
 the tokens of the batch: the mean over a batch's tokens would weight each example by one over its
@@ -28,6 +29,7 @@ from .model import LampLM, lm_config
 from .tokenizer import normalise
 
 TOKENS_PER_EXAMPLE = 50  # the loss is the sum over description tokens / (batch size x this)
+BUCKETS = 8  # consecutive steps share a pool of BUCKETS batches sorted by length (less padding)
 
 
 def _versions() -> dict[str, str]:
@@ -38,17 +40,23 @@ def _versions() -> dict[str, str]:
     return {"editbench": __version__, "torch": torch.__version__, "transformers": transformers.__version__}
 
 
-def training_batch(world: World, tokenizer, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(ids, attention mask, labels) of n examples drawn from ``seed``, right-padded; labels are -100
-    except on the description and its ``<eos>``."""
-    scene = world.scenes(n, seed)
+def training_batch(world: World, tokenizer, n: int, seed: int, part: int = 0, parts: int = 1
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, attention mask, labels) of n examples, right-padded; labels are -100 except on the description
+    and its ``<eos>``. The examples are batch ``part`` of ``parts`` cut, in order of length, from a pool
+    of ``n * parts`` scenes drawn from ``seed`` (so a batch pads little)."""
+    scene = world.scenes(n * parts, seed)
     captions, _ = world.captions(scene, seed)
     descriptions = describe(scene)
     vocab = tokenizer.get_vocab()
-    rows, labels = [], []
-    for c, d in zip(captions, descriptions, strict=True):
+    pool = []
+    for i, (c, d) in enumerate(zip(captions, descriptions, strict=True)):
         prompt = [tokenizer.bos_token_id, *[vocab[w] for w in normalise(c).split()], tokenizer.sep_token_id]
         target = [*[vocab[w] for w in d.split()], tokenizer.eos_token_id]
+        pool.append((len(prompt) + len(target), i, prompt, target))
+    pool.sort()
+    rows, labels = [], []
+    for _, _, prompt, target in pool[part * n:(part + 1) * n]:
         rows.append(prompt + target)
         labels.append([-100] * len(prompt) + target)
     T = max(len(r) for r in rows)
@@ -105,7 +113,7 @@ def train_lm(out: str | Path, steps: int, seed: int = 0, batch_size: int = 64, l
     t0, tokens, seen = time.time(), 0, 0.0
     bar = tqdm(range(start, steps), desc="train lm", disable=not progress, initial=start, total=steps)
     for step in bar:
-        ids, mask, labels = training_batch(world, tok, batch_size, stream_seed(seed, step))
+        ids, mask, labels = training_batch(world, tok, batch_size, stream_seed(seed, step // BUCKETS), step % BUCKETS, BUCKETS)
         ids, mask, labels = ids.to(dev), mask.to(dev), labels.to(dev)
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         target = labels[:, 1:]
