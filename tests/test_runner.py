@@ -148,3 +148,12 @@ def test_cli_run_rejects_bad_input(tmp_path, capsys):
     assert main(["run", "--executor", "nope", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("editbench: error:") == 4
+
+
+def test_grid_pairs_methods_only_with_tracks_they_support():
+    cells = harness.make_grid(["unlit_lamps", "text/unlit_lamps"], ["steer", "none", "no_such_method"], [4], [0])
+    pairs = {(c.task, c.method) for c in cells}
+    assert ("text/unlit_lamps", "steer") not in pairs  # steer declares the image track only
+    assert {("unlit_lamps", "steer"), ("unlit_lamps", "none"), ("text/unlit_lamps", "none")} <= pairs
+    assert ("text/unlit_lamps", "no_such_method") in pairs  # kept, to be recorded as a failed cell
+    assert {c.track for c in cells} == {"image", "text"}

@@ -46,7 +46,6 @@ def ship_lm(run: str | Path, assets: str | Path = ASSETS) -> Path:
 
     def fill(tmp: Path) -> None:
         half = copy.deepcopy(model).to(torch.float16)
-        half.config.architectures = ["GPT2LMHeadModel"]
         half.save_pretrained(str(tmp), safe_serialization=True)
         model.tokenizer.save_pretrained(str(tmp))
         for keep in ("MODEL_CARD.md",):

@@ -16,6 +16,8 @@ the output projection), so the saved folder loads in a plain ``GPT2LMHeadModel``
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
@@ -26,6 +28,7 @@ from editbench.core.hooks import HookPoint
 from .tokenizer import build_tokenizer, normalise
 
 MAX_NEW_TOKENS = 128  # the longest description of the world has 110 words
+MIN_P = 0.05  # sampling keeps the words whose probability is at least MIN_P times the likeliest one's
 
 
 class ProjectionWithHeads(Conv1D):
@@ -58,6 +61,7 @@ class LampLM(GPT2LMHeadModel):
             new.load_state_dict(old.state_dict())
             block.attn.c_proj = new
         self._tokenizer: PreTrainedTokenizerFast | None = None
+        self.min_p = MIN_P
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerFast:
@@ -114,6 +118,9 @@ class LampLM(GPT2LMHeadModel):
                        use_cache=True)
             cache = res.past_key_values
             logits = res.logits[:, -1].float()
+            if self.min_p > 0:  # min-p sampling: drop the tail of words far less likely than the likeliest
+                logp = logits.log_softmax(-1)
+                logits = logits.masked_fill(logp < logp.max(-1, keepdim=True).values + math.log(self.min_p), -math.inf)
             nxt = (logits + noise[:, t].to(logits.device)).argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, tok.pad_token_id), nxt)
             out[:, t] = nxt
