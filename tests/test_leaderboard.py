@@ -270,3 +270,21 @@ def test_exact_comparison(results, tmp_path, capsys):
     assert main(["check", "--exact", "--baseline", str(results), "--results", str(other)]) == 1
     out = capsys.readouterr().out
     assert "per_image" in out and "DIFFERENT" in out
+
+
+def test_baseline_takes_new_cells_without_rebasing_the_rest(results, tmp_path, capsys):
+    base = tmp_path / "baseline.json"
+    partial = tmp_path / "partial"
+    shutil.copytree(results, partial)
+    for p in partial.rglob("*.json"):
+        if "/second_order/" in p.as_posix():
+            p.unlink()
+    assert main(["check", "--update", "--baseline", str(base), "--results", str(partial)]) == 0
+    first = json.loads(base.read_text())["cells"]
+    tampered = {**first, "unlit_lamps/oracle/n2/s0": {**first["unlit_lamps/oracle/n2/s0"], "primary": 0.5}}
+    base.write_text(json.dumps({**json.loads(base.read_text()), "cells": tampered}))
+    assert main(["check", "--update", "--new-only", "--baseline", str(base), "--results", str(results)]) == 0
+    b = json.loads(base.read_text())
+    assert b["cells"]["unlit_lamps/oracle/n2/s0"]["primary"] == 0.5  # kept as it was
+    assert len(b["cells"]) == 32 and all(c.startswith("second_order/") for c in b["additions"][0]["cells"])
+    capsys.readouterr()

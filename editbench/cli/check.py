@@ -14,8 +14,9 @@ def check(args: argparse.Namespace) -> int:
         print(L.format_exact(rep))
         return 0 if rep["ok"] else 1
     if args.update:
-        b = L.write_baseline(args.results, args.baseline)
-        print(f"baseline {args.baseline} rewritten from {args.results}: {len(b['cells'])} cells")
+        b = L.write_baseline(args.results, args.baseline, new_only=args.new_only)
+        what = "extended with the new cells of" if args.new_only else "rewritten from"
+        print(f"baseline {args.baseline} {what} {args.results}: {len(b['cells'])} cells")
         return 0
     rep = L.check(L.read_baseline(args.baseline), args.results)
     print(L.format_check(rep))
@@ -31,4 +32,6 @@ def register(sub) -> None:
     mode.add_argument("--update", action="store_true", help="rewrite the baseline from the results (deliberately)")
     mode.add_argument("--exact", action="store_true",
                       help="compare two sets of results with zero tolerance: every cell's scores identical bit for bit")
+    p.add_argument("--new-only", action="store_true",
+                   help="with --update: keep the baseline's cells and add only new ones (a new track or method)")
     p.set_defaults(func=check)

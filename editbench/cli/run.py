@@ -36,10 +36,11 @@ def run(args: argparse.Namespace) -> int:
                           workers=args.workers, timeout_s=args.timeout, checkpoints=checkpoints(args))
     print(f"\n{rep['ran']} cells run, {rep['skipped']} already done; {rep['ok']} ok, {rep['failed']} failed; "
           f"wall {rep['wall_s']:.0f} s")
-    print(f"{'task':<14}{'method':<17}{'n':>4}{'seed':>5}{'status':>8}{'primary':>9}{'seconds':>9}")
+    w = max([len(t["task"]) for t in rep["timings"]] + [12]) + 2
+    print(f"{'task':<{w}}{'method':<17}{'n':>4}{'seed':>5}{'status':>8}{'primary':>9}{'seconds':>9}")
     for t in rep["timings"]:
         prim = f"{t['primary']:.3f}" if t.get("primary") is not None else "-"
-        print(f"{t['task']:<14}{t['method']:<17}{t['budget']:>4}{t['seed']:>5}{t['status']:>8}{prim:>9}"
+        print(f"{t['task']:<{w}}{t['method']:<17}{t['budget']:>4}{t['seed']:>5}{t['status']:>8}{prim:>9}"
               f"{t['total_s']:>9.1f}" + (f"  {t['error']}" if t["error"] else ""))
     if suite.name == "quick" and rep["ran"]:
         est = estimate_full(rep)

@@ -42,8 +42,15 @@ def _num(x: float) -> float | None:
     return round(float(x), 6) if x is not None and math.isfinite(x) else None
 
 
-def write_baseline(results: str | Path, path: str | Path) -> dict[str, Any]:
+def write_baseline(results: str | Path, path: str | Path, new_only: bool = False) -> dict[str, Any]:
+    """Write the baseline from ``results``; with ``new_only``, keep every cell the baseline already has and add
+    only the results' new cells (a new track or method, without re-basing the rest)."""
     b = baseline_from(results)
+    if new_only and Path(path).is_file():
+        old = read_baseline(path)
+        added = sorted(set(b["cells"]) - set(old["cells"]))
+        b = {**old, "cells": dict(sorted({**old["cells"], **{k: b["cells"][k] for k in added}}.items())),
+             "additions": [*old.get("additions", []), {"cells": added, "meta": b["meta"]}]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     io.write_text(path, json.dumps(b, indent=1) + "\n")

@@ -18,7 +18,7 @@ def meta(df: pd.DataFrame) -> dict[str, Any]:
     return {
         "suite": suite, "budgets": budgets, "seeds": seeds, "n_eval": sorted(df.n_eval.dropna().unique().tolist()),
         "cells": int(len(df)), "failed_cells": int((df.status != "ok").sum()),
-        "expected_cells": int(df.task.nunique() * df.method.nunique() * len(budgets) * len(seeds)),
+        "expected_cells": int(df.groupby(["task", "method"]).ngroups * len(budgets) * len(seeds)),
         "editbench": sorted(df.version.dropna().unique().tolist()),
         "commits": sorted({c[:10] + ("+dirty" if d else "") for c, d in zip(df.commit, df.dirty, strict=True) if c}),
         "tracks": sorted(df.track.dropna().unique().tolist()),
