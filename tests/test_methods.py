@@ -222,3 +222,4 @@ def test_methods_check_fails_a_broken_method(tmp_path, capsys):
     assert main(["methods", "check", f"{f}:Mutates", "--n", "4"]) == 1
     assert "FAIL  leaves the shared model unchanged" in capsys.readouterr().out
     assert main(["methods", "check", "unit_clmp"]) == 2
+    assert main(["methods", "check", "steer", "--task", "text/unlit_lamps"]) == 2  # steer declares images only

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import Parser, checkpoints, json_object, positive_int
+from .common import Parser, UsageError, checkpoints, json_object, positive_int
 
 
 def list_(args: argparse.Namespace) -> int:
@@ -34,8 +34,11 @@ def check(args: argparse.Namespace) -> int:
     from editbench.methods import resolve
     from editbench.tasks import get_task
 
-    resolve(args.method)  # an unknown or broken method is a usage error before anything loads
+    cls = resolve(args.method)  # an unknown or broken method is a usage error before anything loads
     task = get_task(args.task)
+    if task.track not in cls.tracks:
+        raise UsageError(f"method {args.method!r} supports tracks {list(cls.tracks)}; task {task.name!r} is on the "
+                         f"{task.track!r} track (choose --task of a track it supports)")
     session = Session(task.track, checkpoints(args))
     checks = check_method(args.method, json_object(args.config, "method config"), session=session, task=args.task,
                           n=args.n, evaluator_calls=args.evaluator_calls)

@@ -55,10 +55,17 @@ def report(args: argparse.Namespace) -> int:
 
 
 def layers(args: argparse.Namespace) -> int:
-    G = load_image_model("generator", args.generator)
-    print(f"{'hook point':<12}{'units':>7}{'unit axis':>11}  positions")
-    for p in G.hook_points().values():
-        print(f"{p.name:<12}{p.units:>7}{p.unit_axis:>11}  {' x '.join(map(str, p.positions))}")
+    if args.track == "text":
+        from editbench.tracks.text.checkpoints import load_lm
+
+        points = load_lm(args.lm).hook_points()
+    else:
+        points = load_image_model("generator", args.generator).hook_points()
+    w = max(len(p) for p in points) + 2
+    print(f"{'hook point':<{w}}{'units':>7}{'unit axis':>11}  positions / what it is")
+    for p in points.values():
+        where = " x ".join(map(str, p.positions)) or p.description
+        print(f"{p.name:<{w}}{p.units:>7}{p.unit_axis:>11}  {where}")
     return 0
 
 
@@ -173,6 +180,8 @@ def register(sub) -> None:
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None)
     p.set_defaults(func=show_meter)
-    p = msub.add_parser("layers", help="list the generator's hook points (units, unit axis, positions)")
+    p = msub.add_parser("layers", help="list the edited model's hook points (units, unit axis, positions)")
+    p.add_argument("--track", choices=("image", "text"), default="image")
     p.add_argument("--generator", default=None)
+    p.add_argument("--lm", default=None)
     p.set_defaults(func=layers)
