@@ -44,4 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):  # `editbench ... | head` ends quietly, as other command-line tools do
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())
