@@ -207,3 +207,13 @@ def test_text_methods_refuse_the_image_track():
     proc = subprocess.run([sys.executable, "-c", "from editbench.methods import resolve; print(resolve('steer').tracks)"],
                           capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "('image',)"
+
+
+def test_text_results_say_which_lm_and_its_gates():
+    from editbench.results import provenance
+    from editbench.tracks import get_track
+    from editbench.tracks.text import lm_hash
+
+    prov = provenance(get_track("text"), {})
+    assert prov["track"] == "text" and prov["checkpoints"] == {"lm": lm_hash()}
+    assert prov["lm_gates"]["lm parses"] >= 0.99  # the shipped LM's card, as every text result records it

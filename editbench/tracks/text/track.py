@@ -19,7 +19,7 @@ from editbench.world.descriptions import PLACES, Facts, describe, parse_descript
 from editbench.world.requests import EditRequest
 from editbench.world.scene import LAMP_SLOTS, Scene
 
-from .checkpoints import lm_hash, load_lm
+from .checkpoints import ASSETS, lm_hash, load_lm
 
 
 def read(texts: list[str]) -> list[Facts | None]:
@@ -75,6 +75,15 @@ class TextTrack(Track):
 
     def checkpoint_hashes(self, checkpoints: dict[str, str | None]) -> dict[str, str]:
         return {"lm": lm_hash(checkpoints.get("lm"))}
+
+    def provenance(self, checkpoints: dict[str, str | None]) -> dict[str, Any]:
+        """The shipped LM's model-card gates (the parser is exact and needs no accuracy figure)."""
+        import json
+
+        report = ASSETS / "report.json"
+        if checkpoints.get("lm") is not None or not report.exists():
+            return {"lm_gates": None}
+        return {"lm_gates": {g["name"]: g["value"] for g in json.loads(report.read_text())["gates"]}}
 
     def request(self, name: str) -> EditRequest:
         return EditRequest.named(name)
