@@ -78,8 +78,8 @@ def read_sources(sources: Sequence[str | Path]) -> list[dict[str, Any]]:
 
 
 def export(results: str | Path, out: str | Path) -> int:
-    """Write every cell record of a results folder to one gzipped JSON-lines file (the compact form that
-    is committed), as stored; returns the number of records."""
+    """Write every cell record of a results folder (as stored) or of another export (in the current schema)
+    to one gzipped JSON-lines file, the compact form that is committed; returns the number of records."""
     recs = load_results(results) if Path(results).is_dir() else read_records(results)
     with io.atomic_open(out, "wt", opener=lambda p, m: gzip.open(p, m, compresslevel=9)) as f:
         for rec in sorted(recs, key=lambda r: r["_path"]):

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from editbench.core import io
+from editbench.core import UserError, io
 from editbench.tracks.training import JsonlLog, pick_device, start_run, stream_seed
 from editbench.world import World, WorldConfig
 from editbench.world.descriptions import describe
@@ -90,7 +90,10 @@ def train_lm(out: str | Path, steps: int, seed: int = 0, batch_size: int = 64, l
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     if start:
         state = load_file(str(out / "state" / "model.safetensors"))
-        model.load_state_dict(state, strict=False)
+        missing, unexpected = model.load_state_dict(state, strict=False)  # lm_head.weight is tied, not saved
+        if unexpected or set(missing) - {"lm_head.weight"}:
+            raise UserError(f"{out / 'state'} does not hold this model's weights (missing {sorted(missing)}, "
+                            f"unexpected {sorted(unexpected)}); start a new --out")
         opt.load_state_dict(torch.load(out / "state" / "optimizer.pt", weights_only=True))
     tok = model.tokenizer
     world = World(WorldConfig())
