@@ -36,6 +36,14 @@ def shipped():
 
 
 @pytest.fixture(scope="session")
+def shipped_text():
+    """A session on the shipped lamp LM (loaded once for the whole test run)."""
+    from editbench.harness import Session
+
+    return Session("text")
+
+
+@pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory) -> str:
     """The folder of a tiny lamp LM (one layer, trained 3 steps): the text track's machinery in seconds."""
     from editbench.tracks.text.train import train_lm

@@ -203,12 +203,6 @@ def test_training_resumes_where_it_stopped(tmp_path):
         train_lm(tmp_path / "a", steps=6, **small)
 
 
-def test_text_methods_refuse_the_image_track():
-    proc = subprocess.run([sys.executable, "-c", "from editbench.methods import resolve; print(resolve('steer').tracks)"],
-                          capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "('image',)"
-
-
 def test_text_results_say_which_lm_and_its_gates():
     from editbench.results import provenance
     from editbench.tracks import get_track

@@ -47,7 +47,9 @@ class Edit:
 
     * ``hooks``: per hook point, an operation on its output built from saved tensors, broadcast along
       the hook point's unit axis: ``"clamp"``: ``out * (1 - mask) + value * mask`` with ``mask`` and
-      ``value`` per unit (units,) or per unit and position; ``"add"``: ``out + strength * direction``;
+      ``value`` per unit (units,) or per unit and position; ``"add"``: ``out + strength * direction``
+      (with ``"positions": "last"``, on a sequence's (B, T, units) output only at its last position: the
+      newest token of each generation step, as Inference-Time Intervention applies its shift);
     * ``deltas``: parameter name -> tensor added to the weights while applied (originals restored
       bit for bit afterwards);
     * ``prompt``: a rewrite of the model's input text, applied by the track (for prompting methods).
@@ -104,6 +106,16 @@ class Edit:
             return clamp
         if op == "add":
             direction, strength = self.tensors[spec["direction"]], float(spec.get("strength", 1.0))
+            if spec.get("positions", "all") == "last":
+                if point.unit_axis not in (-1, 2):
+                    raise MethodError(f"edit {self.method!r}: 'positions: last' needs a (B, T, units) hook point, "
+                                      f"not {point.name!r}")
+
+                def add_last(out: Tensor) -> Tensor:
+                    shift = torch.zeros_like(out)
+                    shift[:, -1] = strength * direction.to(out.device, out.dtype)
+                    return out + shift
+                return add_last
 
             def add(out: Tensor) -> Tensor:
                 return out + strength * point.broadcast(direction, out)

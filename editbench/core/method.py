@@ -78,7 +78,8 @@ class Evidence:
       the request applied: what the model should produce) and the ``scenes``;
     * ``captions``: ``captions`` only; ``none``: nothing.
 
-    ``evaluator`` is a counted reader (None when the method uses none or the budget allows no calls).
+    ``evaluator`` is a counted reader (None when the method uses none or the budget allows no calls);
+    ``track`` names the track that built the evidence (a method working on several tracks fits by it).
     """
 
     kind: EvidenceKind
@@ -89,6 +90,7 @@ class Evidence:
     targets: Any = None
     scenes: Any = None
     evaluator: Evaluator | None = None
+    track: str = ""
 
     @property
     def n(self) -> int:
@@ -108,7 +110,10 @@ class Method:
 
     ``consumes``: the evidence kind it needs; ``uses_evaluator``: whether it spends evaluator calls;
     ``tracks``: the tracks it works on; ``search_space``: config field -> candidate values, for the
-    tuning budget shared by all methods.
+    tuning budget shared by all methods. A method on several tracks may give per track the config
+    defaults that differ from ``Config``'s (``track_configs``) and its own search space
+    (``search_spaces``); an instance made for a track (``Method(config, track="text")``, or fitted on
+    that track's evidence) takes them, fields given explicitly winning.
     """
 
     name: ClassVar[str] = ""
@@ -118,24 +123,41 @@ class Method:
     tracks: ClassVar[tuple[str, ...]] = ("image",)
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     search_space: ClassVar[dict[str, list[Any]]] = {}
+    track_configs: ClassVar[dict[str, dict[str, Any]]] = {}
+    search_spaces: ClassVar[dict[str, dict[str, list[Any]]]] = {}
 
-    def __init__(self, config: MethodConfig | dict[str, Any] | None = None):
+    def __init__(self, config: MethodConfig | dict[str, Any] | None = None, track: str | None = None):
+        self.track = track
+        self._given: dict[str, Any] | None = None
         if isinstance(config, dict) or config is None:
+            self._given = dict(config or {})
             known = {f.name for f in dataclasses.fields(self.Config)}
-            unknown = sorted(set(config or {}) - known)
+            unknown = sorted(set(self._given) - known)
             if unknown:
                 raise MethodError(f"method {self.name!r}: unknown config field(s) {unknown}; known: {sorted(known)}")
-            try:
-                config = self.Config(**(config or {}))
-            except (TypeError, ValueError) as e:
-                raise MethodError(f"method {self.name!r}: bad config: {e}") from None
+            config = self._make_config(track)
         self.config = config
+
+    def _make_config(self, track: str | None) -> MethodConfig:
+        try:
+            return self.Config(**{**self.track_configs.get(track or "", {}), **(self._given or {})})
+        except (TypeError, ValueError) as e:
+            raise MethodError(f"method {self.name!r}: bad config: {e}") from None
+
+    @classmethod
+    def space(cls, track: str | None = None) -> dict[str, list[Any]]:
+        """The search space tuning draws from on ``track``."""
+        return cls.search_spaces.get(track or "", cls.search_space)
 
     def fit(self, model: nn.Module, request: Any, evidence: Evidence, budget: Budget) -> Edit:
         raise NotImplementedError
 
     def run(self, model: nn.Module, request: Any, evidence: Evidence, budget: Budget) -> Edit:
         """``fit`` with the harness's checks: timing, cost bookkeeping, finite tensors, budget kept."""
+        if evidence.track and evidence.track not in self.tracks:
+            raise MethodError(f"method {self.name!r} supports tracks {list(self.tracks)}, not {evidence.track!r}")
+        if evidence.track and self.track is None and self._given is not None:
+            self.track, self.config = evidence.track, self._make_config(evidence.track)
         t0 = time.perf_counter()
         edit = self.fit(model, request, evidence, budget)
         if not isinstance(edit, Edit):

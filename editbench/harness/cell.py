@@ -65,9 +65,10 @@ class Cell:
         return f"{self.task}/{method}/n{self.budget}-s{self.seed}-{self.key(hashes)}.json"
 
 
-def candidate_configs(method_cls: type[Method], tune: int, seed: int = 0) -> list[dict[str, Any]]:
-    """The default config, then up to ``tune - 1`` others from the method's search space (seeded)."""
-    space = getattr(method_cls, "search_space", {}) or {}
+def candidate_configs(method_cls: type[Method], tune: int, seed: int = 0, track: str | None = None
+                      ) -> list[dict[str, Any]]:
+    """The default config, then up to ``tune - 1`` others from the method's search space on ``track`` (seeded)."""
+    space = method_cls.space(track) or {}
     keys = sorted(space)
     grid = [dict(zip(keys, values, strict=True)) for values in itertools.product(*(space[k] for k in keys))]
     random.Random(seed).shuffle(grid)
@@ -86,6 +87,7 @@ def fit(method: Method, session: Session, request: Any, budget: Budget, world: A
     if track.name not in method.tracks:
         raise MethodError(f"method {method.name!r} supports tracks {list(method.tracks)}, not {track.name!r}")
     evidence = track.build_evidence(method.consumes, session.models, request, budget, world, method.uses_evaluator)
+    evidence.track = track.name
     edit = method.run(session.edited_model, request, evidence, budget)
     edit.cost().examples_used = min(edit.cost().examples_used or evidence.n, budget.n)
     return edit
@@ -113,18 +115,18 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
     budget = Budget(cell.budget, cell.evaluator_calls, seed=EVIDENCE_SEED + cell.seed)
     fingerprint = session.fingerprint()
     tuning = []
-    configs = [cell.config] if cell.config else candidate_configs(cls, cell.tune, cell.seed)
+    configs = [cell.config] if cell.config else candidate_configs(cls, cell.tune, cell.seed, task.track)
     best, best_score = configs[0], -1.0
     if len(configs) > 1:
         for cfg in configs:
-            edit = fit(cls(cfg), session, request, budget, world)
+            edit = fit(cls(cfg, track=task.track), session, request, budget, world)
             session.check_unchanged(fingerprint)
             dev = score(task, edit, session, split="dev", n=cell.n_dev, n_boot=50)
             tuning.append({"config": cfg, "dev_primary": dev["primary"]})
             if dev["primary"] > best_score:
                 best, best_score = cfg, dev["primary"]
     t_tune = time.perf_counter() - t0
-    method = cls(best)
+    method = cls(best, track=task.track)
     edit = fit(method, session, request, budget, world)
     session.check_unchanged(fingerprint)
     t_fit = time.perf_counter()

@@ -43,8 +43,8 @@ def check_method(method: str, config: dict[str, Any] | None = None, session: Ses
     ``task``'s evidence with ``n`` examples; held-out outputs come from the task's dev split. A method
     that cannot be loaded or configured raises :class:`~editbench.core.UserError`."""
     cls = resolve(method)
-    instance = cls(config or {})
     spec = get_task(task)
+    instance = cls(config or {}, track=spec.track)
     session = session or Session(spec.track)
     track = session.track
     request = track.request(spec.request)
@@ -97,7 +97,7 @@ def check_method(method: str, config: dict[str, Any] | None = None, session: Ses
     checks.append(Check("saves and loads", same, f"{type(edit).__name__} restored, same outputs" if same
                         else "the loaded edit gives other outputs"))
     torch.manual_seed(seed + 1)
-    repeat = fit(cls(config or {}), session, request, budget, evidence_world(spec))
+    repeat = fit(cls(config or {}, track=spec.track), session, request, budget, evidence_world(spec))
     deterministic = _same_edit(edit, repeat)
     checks.append(Check("deterministic", deterministic, "same seed, same edit" if deterministic
                         else "fitting again with the same seed gave another edit"))

@@ -1,5 +1,5 @@
-"""The few helpers the image track's editors share: activations on evidence, lamp masks from meter
-readings, unit ranking."""
+"""The few helpers unit editors share: the clamp edit (image units and text neurons alike), and for the
+image track activations on evidence, lamp masks from meter readings and unit ranking."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from editbench.core import Evidence, MethodError, capture, hook_points
+from editbench.core import Cost, Edit, Evidence, MethodConfig, MethodError, capture, hook_points
 from editbench.world.requests import EditRequest
 
 # First-order light luminance above which an editor counts an evidence pixel as lamp light when it looks for
@@ -68,3 +68,14 @@ def rank_units(acts: Tensor, mask: Tensor, quantile: float = 0.99, max_values: i
 def layer_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
     """(n, H, W) bool image mask -> (n, h, w) float share of each layer cell inside the mask."""
     return F.adaptive_avg_pool2d(mask.float()[:, None], size)[:, 0]
+
+
+def clamp_edit(name: str, config: MethodConfig, layer: str, units: Tensor, n_units: int, value: Tensor, n: int,
+               tensors: dict[str, Tensor], meta: dict) -> Edit:
+    """The edit that sets ``units`` of ``layer`` to ``value`` (per unit, (n_units,)) at every position."""
+    sel = torch.zeros(n_units)
+    sel[units] = 1.0
+    return Edit(name, config.as_dict(),
+                tensors={f"mask.{layer}": sel, f"value.{layer}": value * sel, **tensors},
+                hooks={layer: {"op": "clamp", "mask": f"mask.{layer}", "value": f"value.{layer}"}},
+                cost=Cost(params_changed=0, examples_used=n), meta=meta)

@@ -1,10 +1,14 @@
-"""finetune_full: continue the generator's own training objective on rendered target images.
+"""finetune_full: continue the model's own training objective on the world's target outputs.
 
-The evidence is n world scenes with their captions and the same scenes rendered with the request
+Images. The evidence is n world scenes with their captions and the same scenes rendered with the request
 applied (the images the model should draw for such captions). A copy of the model is trained with its
 own objective (``model.training_objective()``; for the GAN: hinge loss against its shipped
 discriminator, which is trained along) for ``steps`` steps on batches of the targets. The edit is the
 difference of every changed weight.
+
+Text. The evidence is n captions with the world's descriptions of their scenes with the request applied;
+a copy of the lamp LM is trained on them with its own loss (next-token cross-entropy on the description)
+for ``steps`` steps of ``batch_size`` (AdamW, gradients clipped at 1). ``train_discriminator`` does not apply.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import torch
 
 from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig, MethodError
 from editbench.world.requests import EditRequest
+
+from ._text import finetune_lm, need
 
 
 @dataclass
@@ -59,13 +65,22 @@ def finetune_loop(model, trainable_params, evidence: Evidence, c: FinetuneConfig
 class FinetuneFull(Method):
     name = "finetune_full"
     family = "finetune"
-    tracks = ("image",)
+    tracks = ("image", "text")
     consumes = "targets"
     Config = FinetuneConfig
     search_space = {"steps": [10, 20, 40], "lr": [5e-5, 1e-4, 3e-4]}
+    track_configs = {"text": {"steps": 40, "lr": 1e-4, "batch_size": 8}}
+    search_spaces = {"text": {"steps": [20, 40, 80], "lr": [3e-5, 1e-4, 3e-4]}}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
+        if evidence.track == "text":
+            need(evidence, "targets")
+            work = copy.deepcopy(model).requires_grad_(True)
+            last = finetune_lm(work, list(work.parameters()), evidence.captions, evidence.targets, c.steps, c.lr,
+                               c.batch_size, budget.seed)
+            return Edit.from_weights(self.name, c.as_dict(), model, work, Cost(examples_used=evidence.n),
+                                     meta={"last_loss": last})
         work = copy.deepcopy(model)
         work.discriminator_path = getattr(model, "discriminator_path", None)
         work.requires_grad_(True)

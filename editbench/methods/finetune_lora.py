@@ -1,10 +1,14 @@
-"""finetune_lora: the generator's own objective through peft LoRA adapters.
+"""finetune_lora: the model's own objective through peft LoRA adapters.
 
 LoRA adapters (rank ``r``) are injected with ``peft.inject_adapter_in_model`` into a copy of the model,
 on the modules matching ``target_modules`` (by default every 3x3 conv of the upsampling blocks: peft's
 LoRA supports ``Conv2d``). Only the adapters train, with the loop of :mod:`finetune_full`. The edit
 stores each adapter's merged weight delta (``get_delta_weight``); ``params_changed`` counts the
 adapter parameters.
+
+Text: the same on the lamp LM's ``Conv1D`` layers (attention ``c_attn``/``c_proj`` and MLP ``c_fc``/``c_proj``
+of every block; peft's LoRA handles GPT-2's transposed ``Conv1D`` weights with ``fan_in_fan_out``), trained
+with the LM loss of :mod:`finetune_full` on the world's target descriptions.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from peft import LoraConfig, inject_adapter_in_model
 from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodError
 from editbench.world.requests import EditRequest
 
+from ._text import finetune_lm, need
 from .finetune_full import FinetuneConfig, finetune_loop
+
+TEXT_MODULES = r"transformer\.h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)"
 
 
 @dataclass
@@ -32,18 +39,22 @@ class LoraFinetuneConfig(FinetuneConfig):
 class FinetuneLora(Method):
     name = "finetune_lora"
     family = "finetune"
-    tracks = ("image",)
+    tracks = ("image", "text")
     consumes = "targets"
     Config = LoraFinetuneConfig
     search_space = {"r": [2, 4, 8], "lr": [3e-4, 1e-3, 3e-3], "steps": [20, 40]}
+    track_configs = {"text": {"target_modules": TEXT_MODULES, "steps": 40, "lr": 1e-3, "batch_size": 8}}
+    search_spaces = {"text": {"r": [2, 4, 8], "lr": [3e-4, 1e-3, 3e-3], "steps": [40, 80]}}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
+        text = evidence.track == "text"
         work = copy.deepcopy(model)
         work.discriminator_path = getattr(model, "discriminator_path", None)
-        objective = model.training_objective()
+        objective = None if text else model.training_objective()
         work.requires_grad_(False)
-        lora = LoraConfig(r=c.r, lora_alpha=c.alpha, target_modules=c.target_modules, lora_dropout=0.0)
+        lora = LoraConfig(r=c.r, lora_alpha=c.alpha, target_modules=c.target_modules, lora_dropout=0.0,
+                          fan_in_fan_out=text)
         with torch.random.fork_rng():  # adapter initialisation from the budget's seed: same seed, same edit
             torch.manual_seed(budget.seed)
             work = inject_adapter_in_model(lora, work)
@@ -52,8 +63,13 @@ class FinetuneLora(Method):
             raise MethodError(f"finetune_lora: no module matches target_modules={c.target_modules!r}")
         for p in lora_params:
             p.requires_grad_(True)
-        objective.generator = work
-        last = finetune_loop(work, lora_params, evidence, c, budget.seed, objective=objective)
+        if text:
+            need(evidence, "targets")
+            last = {"loss": finetune_lm(work, lora_params, evidence.captions, evidence.targets, c.steps, c.lr,
+                                        c.batch_size, budget.seed)}
+        else:
+            objective.generator = work
+            last = finetune_loop(work, lora_params, evidence, c, budget.seed, objective=objective)
         tensors, deltas = {}, []
         for name, module in work.named_modules():
             if hasattr(module, "get_delta_weight") and hasattr(module, "lora_A") and "default" in module.lora_A:

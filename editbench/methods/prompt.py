@@ -5,6 +5,10 @@ window, time of day), see :func:`editbench.world.captions.rewrite_lamp_clause`. 
 scored with evaluator calls: the edited captions of the evidence are sampled and read by the meter; the
 score is the share of images with lamps present and none lit, minus a small term for the lamp light
 left. The best candidate is kept. Without evaluator calls the first candidate is used (a prior guess).
+
+Text: the same search over the same rewrites (the lamp LM reads the same captions); each candidate's
+descriptions are read by the evaluator (the text track's proxy) and scored by the share of rooms described
+with lamps and none of them lit.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ class PromptConfig(MethodConfig):
 class PromptSearch(Method):
     name = "prompt"
     family = "prompt"
-    tracks = ("image",)
+    tracks = ("image", "text")
     consumes = "captions"
     uses_evaluator = True
     Config = PromptConfig
@@ -55,6 +59,10 @@ class PromptSearch(Method):
                 if ev.remaining < per:
                     break
                 caps = [rewrite_lamp_clause(c, clause) for c in evidence.captions[:per]]
+                if evidence.track == "text":
+                    facts = ev(model.generate(caps, model.make_noise(per, budget.seed + len(scores))))
+                    scores[clause] = sum(f is not None and f.n_lamps > 0 and f.n_lit == 0 for f in facts) / per
+                    continue
                 z = torch.randn(per, model.config.z_dim, generator=g)
                 r = ev(model.generate(caps, z=z))
                 unlit_rooms = ((r.count > 0) & (r.lit.sum(1) == 0)).float().mean()

@@ -1,19 +1,27 @@
 """steer: add the mean difference of a layer's activations, lamps unlit minus lamps lit (ActAdd / ITI).
 
-Fit: split the evidence samples by what the meter reads: rooms with a lit lamp, and rooms whose lamps
+Images. Fit: split the evidence samples by what the meter reads: rooms with a lit lamp, and rooms whose lamps
 are all unlit. ``direction = mean(acts | all unlit) - mean(acts | lit)``, per position
 (``spatial=True``, shape (C, h, w)) or per channel (C,). When the evidence holds no room of one of the
 two groups (tiny budgets), the direction is the per-channel contrast between cells outside and inside
 lamp light. Apply: ``out + strength * direction`` everywhere.
+
+Text. Fit: the residual stream (``transformer.h.{i}``) at the decision positions of the evidence samples
+(the token before a lamp's article, :mod:`._text`), split by the proxy's reading of the lamp:
+``direction = mean(acts | unlit) - mean(acts | lit)``. Apply: ``out + strength * direction`` at every
+position, while the LM reads the caption and at every generation step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from torch import Tensor
+
 from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig
 from editbench.world.requests import EditRequest
 
+from ._text import activations_at, decisions, two_classes
 from ._units import activations, lamp_light_mask, layer_mask
 
 
@@ -24,15 +32,27 @@ class SteerConfig(MethodConfig):
     spatial: bool = True
 
 
+def steer_edit(name: str, config: MethodConfig, layer: str, direction: Tensor, strength: float, n: int,
+               meta: dict) -> Edit:
+    """The edit that adds ``strength * direction`` to ``layer``'s output."""
+    return Edit(name, config.as_dict(), tensors={f"direction.{layer}": direction.contiguous()},
+                hooks={layer: {"op": "add", "direction": f"direction.{layer}", "strength": strength}},
+                cost=Cost(params_changed=0, examples_used=n), meta=meta)
+
+
 class Steer(Method):
     name = "steer"
     family = "edit"
-    tracks = ("image",)
+    tracks = ("image", "text")
     consumes = "samples"
     Config = SteerConfig
     search_space = {"layer": ["stem", "blocks.0", "blocks.1"], "strength": [0.5, 1.0, 2.0], "spatial": [True, False]}
+    track_configs = {"text": {"layer": "transformer.h.1", "strength": 1.0, "spatial": False}}
+    search_spaces = {"text": {"layer": [f"transformer.h.{i}" for i in range(4)], "strength": [0.5, 1.0, 2.0, 4.0]}}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
+        if evidence.track == "text":
+            return self.fit_text(model, request, evidence)
         c = self.config
         acts = activations(model, c.layer, evidence)
         r = evidence.readings
@@ -48,12 +68,18 @@ class Steer(Method):
             mean_out = (acts * (1 - inside)).sum((0, 2, 3)) / (1 - inside).sum().clamp_min(1e-6)
             direction = mean_out - mean_in
             how = "pixel contrast"
-        return Edit(
-            self.name, c.as_dict(), tensors={f"direction.{c.layer}": direction.contiguous()},
-            hooks={c.layer: {"op": "add", "direction": f"direction.{c.layer}", "strength": c.strength}},
-            cost=Cost(params_changed=0, examples_used=evidence.n),
-            meta={"direction_from": how, "n_lit": int(lit.sum()), "n_unlit": int(unlit.sum())},
-        )
+        return steer_edit(self.name, c, c.layer, direction, c.strength, evidence.n,
+                          {"direction_from": how, "n_lit": int(lit.sum()), "n_unlit": int(unlit.sum())})
+
+    def fit_text(self, model, request: EditRequest, evidence: Evidence) -> Edit:
+        c = self.config
+        d = decisions(model, evidence)
+        two_classes(d, self.name)
+        acts = activations_at(model, [c.layer], d)[c.layer]
+        direction = acts[~d.lit].mean(0) - acts[d.lit].mean(0)
+        n_lit, n_unlit = d.classes()
+        return steer_edit(self.name, c, c.layer, direction, c.strength, evidence.n,
+                          {"direction_from": "decision positions", "n_lit": n_lit, "n_unlit": n_unlit})
 
 
 METHOD = Steer

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig, MethodError
+from editbench.core import Budget, Edit, Evidence, Method, MethodConfig, MethodError
 from editbench.world.requests import EditRequest
 
-from ._units import activations, lamp_light_mask, layer_mask, rank_units
+from ._units import activations, clamp_edit, lamp_light_mask, layer_mask, rank_units
 
 
 @dataclass
@@ -50,20 +50,12 @@ class UnitClamp(Method):
         acts, mask, iou = self.select_units(model, request, evidence)
         C = acts.shape[1]
         units = iou.topk(min(c.k, C)).indices
-        sel = torch.zeros(C)
-        sel[units] = 1.0
         value = torch.zeros(C)
         if c.value == "fitted":
             outside = 1 - layer_mask(mask, acts.shape[-2:])  # (n, h, w)
             value = (acts * outside[:, None]).sum((0, 2, 3)) / outside.sum().clamp_min(1)
-            value = value * sel
-        return Edit(
-            self.name, self.config.as_dict(),
-            tensors={f"mask.{c.layer}": sel, f"value.{c.layer}": value, "iou": iou},
-            hooks={c.layer: {"op": "clamp", "mask": f"mask.{c.layer}", "value": f"value.{c.layer}"}},
-            cost=Cost(params_changed=0, examples_used=evidence.n),
-            meta={"units": units.tolist(), "top_iou": [round(float(iou[u]), 4) for u in units]},
-        )
+        return clamp_edit(self.name, c, c.layer, units, C, value, evidence.n, {"iou": iou},
+                          {"units": units.tolist(), "top_iou": [round(float(iou[u]), 4) for u in units]})
 
 
 METHOD = UnitClamp

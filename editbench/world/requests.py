@@ -8,15 +8,18 @@ where each one stands (slots are ordered left to right).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
 
 from editbench.core.errors import UnknownNameError
 
-from .scene import Scene
+from .scene import LAMP_SLOTS, Scene
+
+if TYPE_CHECKING:
+    from .descriptions import Facts
 
 Target = Literal["all", "leftmost", "rightmost", "region"]
 
@@ -84,6 +87,24 @@ class EditRequest:
     def apply(self, scene: Scene) -> Scene:
         """The requested scene: the target lamps switched off, nothing else changed."""
         return scene.replace(lamp_on=scene.lamp_on & ~self.target_lamps(scene))
+
+    def target_places(self, facts: Facts) -> set[str]:
+        """The places of the lamps a description states that this request switches off."""
+        from .descriptions import PLACES
+
+        if not facts.lamps:
+            return set()
+        x = torch.tensor([[LAMP_SLOTS[PLACES.index(lamp.place)] for lamp in facts.lamps]])
+        hit = self.slots(torch.ones_like(x, dtype=torch.bool), x)[0].tolist()
+        return {lamp.place for lamp, h in zip(facts.lamps, hit, strict=True) if h}
+
+    def apply_facts(self, facts: Facts) -> Facts:
+        """The requested description's facts: the target lamps stated unlit and the light they threw (on
+        the room and in the window) gone, nothing else changed (what :meth:`apply` does to a scene)."""
+        off = self.target_places(facts)
+        lamps = tuple(replace(lamp, lit=False) if lamp.place in off else lamp for lamp in facts.lamps)
+        return replace(facts, lamps=lamps, lights=frozenset(ls for ls in facts.lights if ls[0] not in off),
+                       reflections=frozenset(p for p in facts.reflections if p not in off))
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "region": list(self.region) if self.region else None,

@@ -15,11 +15,12 @@ from editbench.core import Budget, Edit, Evaluator, Evidence, HookPoint, MethodE
 from editbench.tracks import Track
 from editbench.world import World
 from editbench.world.captions import rewrite_captions
-from editbench.world.descriptions import PLACES, Facts, describe, parse_description
+from editbench.world.descriptions import Facts, describe, parse_description
 from editbench.world.requests import EditRequest
-from editbench.world.scene import LAMP_SLOTS, Scene
+from editbench.world.scene import Scene
 
 from .checkpoints import ASSETS, lm_hash, load_lm
+from .proxy import proxy_read
 
 
 def read(texts: list[str]) -> list[Facts | None]:
@@ -54,15 +55,7 @@ class TextPair:
     @cached_property
     def targets(self) -> list[set[str]]:
         """Per output, the places of the lamps (as described before the edit) that the request switches off."""
-        out = []
-        for f in self.before_facts:
-            if f is None or not f.lamps:
-                out.append(set())
-                continue
-            x = torch.tensor([[LAMP_SLOTS[PLACES.index(lamp.place)] for lamp in f.lamps]])
-            hit = self.request.slots(torch.ones_like(x, dtype=torch.bool), x)[0].tolist()
-            out.append({lamp.place for lamp, h in zip(f.lamps, hit, strict=True) if h})
-        return out
+        return [set() if f is None else self.request.target_places(f) for f in self.before_facts]
 
 
 class TextTrack(Track):
@@ -95,7 +88,8 @@ class TextTrack(Track):
                        uses_evaluator: bool) -> Evidence:
         lm = models["lm"]
         n, seed = budget.n, budget.seed
-        evaluator = Evaluator(read, budget.evaluator_calls) if uses_evaluator and budget.evaluator_calls > 0 else None
+        # methods read their evidence and call their evaluator through the proxy; the parser only scores
+        evaluator = Evaluator(proxy_read, budget.evaluator_calls) if uses_evaluator and budget.evaluator_calls > 0 else None
         if kind == "none":
             return Evidence("none", evaluator=evaluator)
         scene = world.scenes(n, seed)
@@ -105,7 +99,7 @@ class TextTrack(Track):
         if kind == "samples":
             noise = lm.make_noise(n, seed)
             texts = lm.generate(captions, noise)
-            return Evidence("samples", captions=captions, noise=noise, outputs=texts, readings=read(texts),
+            return Evidence("samples", captions=captions, noise=noise, outputs=texts, readings=proxy_read(texts),
                             evaluator=evaluator)
         if kind == "targets":
             return Evidence("targets", captions=captions, outputs=describe(scene), targets=describe(request.apply(scene)),

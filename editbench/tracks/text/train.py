@@ -40,32 +40,48 @@ def _versions() -> dict[str, str]:
     return {"editbench": __version__, "torch": torch.__version__, "transformers": transformers.__version__}
 
 
-def training_batch(world: World, tokenizer, n: int, seed: int, part: int = 0, parts: int = 1
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(ids, attention mask, labels) of n examples, right-padded; labels are -100 except on the description
-    and its ``<eos>``. The examples are batch ``part`` of ``parts`` cut, in order of length, from a pool
-    of ``n * parts`` scenes drawn from ``seed`` (so a batch pads little)."""
-    scene = world.scenes(n * parts, seed)
-    captions, _ = world.captions(scene, seed)
-    descriptions = describe(scene)
+def encode_pairs(tokenizer, captions: list[str], descriptions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, attention mask, labels) of ``<bos> caption <sep> description <eos>`` for each pair, right-padded;
+    labels are -100 except on the description and its ``<eos>``."""
     vocab = tokenizer.get_vocab()
-    pool = []
-    for i, (c, d) in enumerate(zip(captions, descriptions, strict=True)):
-        prompt = [tokenizer.bos_token_id, *[vocab[w] for w in normalise(c).split()], tokenizer.sep_token_id]
-        target = [*[vocab[w] for w in d.split()], tokenizer.eos_token_id]
-        pool.append((len(prompt) + len(target), i, prompt, target))
-    pool.sort()
+    unk = tokenizer.unk_token_id
     rows, labels = [], []
-    for _, _, prompt, target in pool[part * n:(part + 1) * n]:
+    for c, d in zip(captions, descriptions, strict=True):
+        prompt = [tokenizer.bos_token_id, *[vocab.get(w, unk) for w in normalise(c).split()], tokenizer.sep_token_id]
+        target = [*[vocab.get(w, unk) for w in d.split()], tokenizer.eos_token_id]
         rows.append(prompt + target)
         labels.append([-100] * len(prompt) + target)
-    T = max(len(r) for r in rows)
+    n, T = len(rows), max((len(r) for r in rows), default=0)
     ids = torch.full((n, T), tokenizer.pad_token_id, dtype=torch.long)
     lab = torch.full((n, T), -100, dtype=torch.long)
     mask = torch.zeros(n, T, dtype=torch.long)
     for i, (r, la) in enumerate(zip(rows, labels, strict=True)):
         ids[i, :len(r)], lab[i, :len(la)], mask[i, :len(r)] = torch.tensor(r), torch.tensor(la), 1
     return ids, mask, lab
+
+
+def training_batch(world: World, tokenizer, n: int, seed: int, part: int = 0, parts: int = 1
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, attention mask, labels) of n examples (:func:`encode_pairs`). The examples are batch ``part``
+    of ``parts`` cut, in order of length, from a pool of ``n * parts`` scenes drawn from ``seed`` (so a
+    batch pads little)."""
+    scene = world.scenes(n * parts, seed)
+    captions, _ = world.captions(scene, seed)
+    descriptions = describe(scene)
+    lengths = [len(normalise(c).split()) + len(d.split()) + 3 for c, d in zip(captions, descriptions, strict=True)]
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))[part * n:(part + 1) * n]
+    return encode_pairs(tokenizer, [captions[i] for i in order], [descriptions[i] for i in order])
+
+
+def lm_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, per: int | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, summed loss): the summed cross-entropy over the labelled tokens divided by ``per`` (by
+    default their count)."""
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    target = labels[:, 1:]
+    loss_sum = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                                 ignore_index=-100, reduction="sum")
+    return loss_sum / (per if per is not None else max(int((target != -100).sum()), 1)), loss_sum
 
 
 def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
@@ -118,11 +134,8 @@ def train_lm(out: str | Path, steps: int, seed: int = 0, batch_size: int = 64, l
     for step in bar:
         ids, mask, labels = training_batch(world, tok, batch_size, stream_seed(seed, step // BUCKETS), step % BUCKETS, BUCKETS)
         ids, mask, labels = ids.to(dev), mask.to(dev), labels.to(dev)
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        loss, loss_sum = lm_loss(model, ids, mask, labels, per=batch_size * TOKENS_PER_EXAMPLE)
         target = labels[:, 1:]
-        loss_sum = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                                                     ignore_index=-100, reduction="sum")
-        loss = loss_sum / (batch_size * TOKENS_PER_EXAMPLE)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr, warmup)
         opt.zero_grad(set_to_none=True)

@@ -1,0 +1,217 @@
+"""The helpers the text track's methods share: teacher-forced batches of the evidence, the positions where
+the lamp LM states a lamp's state, activations there, targets from the proxy's readings, the subjects
+ROME and MEMIT edit, the second moment of MLP keys on the lamp corpus, and the finetuning loop.
+
+A lamp's state is decided one token before it is written: the LM writes ``a lit ...`` or ``an unlit ...``,
+so its hidden state at the token before the article (the ``.`` closing the previous sentence) is where
+"lit" and "unlit" part. Those are the *decision positions* the probes, clamps and steering vectors of
+the text editors are fitted on, labelled with the proxy's reading of the lamp that follows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from editbench.core import Evidence, MethodError, capture, io
+from editbench.tracks.text.train import encode_pairs, lm_loss
+from editbench.world import World, WorldConfig
+from editbench.world.descriptions import PLACES, Facts, describe, render_facts
+from editbench.world.requests import EditRequest
+
+CORPUS_SEED = 2**42 + 7  # the lamp corpus the MLP keys' second moment is estimated on (never a split seed)
+CORPUS_SIZE = 512
+SUBJECT_WORDS = ("lamp", "lamps")  # the last token of every lamp subject a caption names
+
+
+def need(evidence: Evidence, what: str = "samples") -> None:
+    if what == "samples" and (evidence.outputs is None or evidence.readings is None):
+        raise MethodError("this editor needs evidence of kind 'samples'")
+    if what == "targets" and evidence.targets is None:
+        raise MethodError("finetuning needs evidence of kind 'targets'")
+
+
+def _place_at(words: list[str], i: int) -> str | None:
+    if words[i:i + 2] in (["far", "left"], ["far", "right"]):
+        return " ".join(words[i:i + 2])
+    return words[i] if i < len(words) and words[i] in PLACES else None
+
+
+@dataclass
+class Decisions:
+    """Teacher-forced evidence samples and their decision positions: ``rows``/``cols`` index (B, T)
+    tensors, ``lit`` the proxy's reading of each lamp there."""
+
+    ids: Tensor
+    mask: Tensor
+    labels: Tensor
+    rows: Tensor
+    cols: Tensor
+    lit: Tensor
+
+    def classes(self) -> tuple[int, int]:
+        return int(self.lit.sum()), int((~self.lit).sum())
+
+
+def decisions(lm: nn.Module, evidence: Evidence) -> Decisions:
+    """The decision positions of every lamp sentence of the evidence samples, labelled by the proxy."""
+    need(evidence)
+    ids, mask, labels = encode_pairs(lm.tokenizer, evidence.captions, evidence.outputs)
+    rows, cols, lit = [], [], []
+    for b, (text, facts) in enumerate(zip(evidence.outputs, evidence.readings, strict=True)):
+        if facts is None:
+            continue
+        start = int((labels[b] != -100).nonzero()[0])  # index of the description's first token
+        words = text.split()
+        k = 0
+        while k < len(words):  # sentence starts
+            if words[k:k + 2] in (["a", "lit"], ["an", "unlit"]) and words[k + 3:k + 6] == ["lamp", "on", "the"]:
+                place = _place_at(words, k + 6)
+                lamp = facts.lamp_at(place) if place else None
+                if lamp is not None:
+                    rows.append(b)
+                    cols.append(start + k - 1)
+                    lit.append(lamp.lit)
+            k = words.index(".", k) + 1 if "." in words[k:] else len(words)
+    return Decisions(ids, mask, labels, torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long),
+                     torch.tensor(lit, dtype=torch.bool))
+
+
+@torch.no_grad()
+def activations_at(lm: nn.Module, layers: list[str], d: Decisions) -> dict[str, Tensor]:
+    """(N, units) outputs of each hook point at the decision positions."""
+    with capture(lm, layers) as acts:
+        lm(input_ids=d.ids, attention_mask=d.mask)
+    return {name: acts[name][d.rows, d.cols].float() for name in layers}
+
+
+def two_classes(d: Decisions, method: str) -> None:
+    n_lit, n_unlit = d.classes()
+    if not n_lit or not n_unlit:
+        raise MethodError(f"{method}: the evidence describes {n_lit} lit and {n_unlit} unlit lamps (as the proxy "
+                          "reads them); it needs both to contrast")
+
+
+def proxy_targets(evidence: Evidence, request: EditRequest) -> tuple[list[str], list[str]]:
+    """(captions, descriptions): each evidence sample as the proxy reads it, with the request applied (the
+    description the edited model should give for that caption); samples the proxy cannot read are left out."""
+    need(evidence)
+    caps, texts = [], []
+    for c, facts in zip(evidence.captions, evidence.readings, strict=True):
+        if isinstance(facts, Facts):
+            caps.append(c)
+            texts.append(render_facts(request.apply_facts(facts)))
+    if not caps:
+        raise MethodError("no evidence sample could be read to build a target description from")
+    return caps, texts
+
+
+def subject_mask(lm: nn.Module, ids: Tensor, labels: Tensor, previous: str | None = None,
+                 exclude: tuple[str, ...] = ()) -> Tensor:
+    """(B, T) bool: the last tokens of lamp subjects in the captions (``lamp``/``lamps``), optionally only
+    those after the word ``previous`` (``table`` lamp) or not after any of ``exclude``."""
+    vocab = lm.tokenizer.get_vocab()
+    in_prompt = labels == -100
+    out = torch.zeros_like(ids, dtype=torch.bool)
+    for w in SUBJECT_WORDS:
+        out |= ids == vocab[w]
+    out &= in_prompt
+    before = torch.cat([torch.full_like(ids[:, :1], -1), ids[:, :-1]], 1)
+    if previous is not None:
+        out &= before == vocab[previous]
+    for w in exclude:
+        out &= before != vocab[w]
+    return out
+
+
+def mlp_layers(lm: nn.Module) -> int:
+    return lm.config.n_layer
+
+
+def model_hash(lm: nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, t in sorted(lm.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+_MOMENTS: dict[tuple[str, int], Tensor] = {}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EDITBENCH_CACHE", Path.home() / ".cache" / "editbench"))
+
+
+def key_second_moment(lm: nn.Module, layer: int) -> Tensor:
+    """E[k k^T] (float64) of the MLP keys (the inputs of ``h.{layer}.mlp.c_proj``) over every token of
+    ``CORPUS_SIZE`` world captions and descriptions. Computed with one thread (the same floats wherever it
+    runs) and cached by the model's hash, in memory and under ``$EDITBENCH_CACHE`` (``~/.cache/editbench``)."""
+    key = (model_hash(lm), layer)
+    if key in _MOMENTS:
+        return _MOMENTS[key]
+    path = cache_dir() / "key_moments" / f"{key[0]}-layer{layer}-n{CORPUS_SIZE}.safetensors"
+    if path.exists():
+        try:
+            _MOMENTS[key] = load_file(str(path))["moment"]
+            return _MOMENTS[key]
+        except Exception:  # noqa: BLE001 - a corrupt cache file is recomputed
+            pass
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        world = World(WorldConfig())
+        scene = world.scenes(CORPUS_SIZE, CORPUS_SEED)
+        captions, _ = world.captions(scene, CORPUS_SEED)
+        ids, mask, _ = encode_pairs(lm.tokenizer, captions, describe(scene))
+        point = f"transformer.h.{layer}.mlp.act"
+        total, count = None, 0
+        with torch.no_grad():
+            for i in range(0, len(ids), 64):
+                with capture(lm, [point]) as acts:
+                    lm(input_ids=ids[i:i + 64], attention_mask=mask[i:i + 64])
+                k = acts[point][mask[i:i + 64].bool()].double()
+                total = k.T @ k if total is None else total + k.T @ k
+                count += k.shape[0]
+        moment = total / count
+    finally:
+        torch.set_num_threads(threads)
+    try:
+        io.write_with(path, lambda p: save_file({"moment": moment.contiguous()}, str(p)))
+    except OSError:
+        pass  # an unwritable cache only costs the recomputation
+    _MOMENTS[key] = moment
+    return moment
+
+
+def finetune_lm(lm: nn.Module, params: list[Tensor], captions: list[str], texts: list[str], steps: int, lr: float,
+                batch_size: int, seed: int) -> float:
+    """Train ``params`` of ``lm`` on (caption, description) pairs with the LM loss (AdamW, batches drawn
+    with replacement from ``seed``); returns the last loss."""
+    if not captions:
+        raise MethodError("finetuning needs at least one (caption, description) pair")
+    ids, mask, labels = encode_pairs(lm.tokenizer, captions, texts)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    g = torch.Generator().manual_seed(seed)
+    last = float("nan")
+    lm.train()
+    try:
+        for _ in range(steps):
+            idx = torch.randint(len(captions), (min(batch_size, len(captions)),), generator=g)
+            loss, _ = lm_loss(lm, ids[idx], mask[idx], labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            last = float(loss.detach())
+            if not torch.isfinite(loss):
+                raise MethodError(f"finetuning diverged (loss {last})")
+    finally:
+        lm.eval()
+    return last
