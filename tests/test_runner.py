@@ -151,9 +151,11 @@ def test_cli_run_rejects_bad_input(tmp_path, capsys):
 
 
 def test_grid_pairs_methods_only_with_tracks_they_support():
-    cells = harness.make_grid(["unlit_lamps", "text/unlit_lamps"], ["steer", "none", "no_such_method"], [4], [0])
+    cells = harness.make_grid(["unlit_lamps", "text/unlit_lamps"], ["unit_clamp", "rome", "steer", "no_such_method"],
+                              [4], [0])
     pairs = {(c.task, c.method) for c in cells}
-    assert ("text/unlit_lamps", "steer") not in pairs  # steer declares the image track only
-    assert {("unlit_lamps", "steer"), ("unlit_lamps", "none"), ("text/unlit_lamps", "none")} <= pairs
+    assert ("text/unlit_lamps", "unit_clamp") not in pairs and ("unlit_lamps", "rome") not in pairs
+    assert {("unlit_lamps", "unit_clamp"), ("text/unlit_lamps", "rome"), ("unlit_lamps", "steer"),
+            ("text/unlit_lamps", "steer")} <= pairs
     assert ("text/unlit_lamps", "no_such_method") in pairs  # kept, to be recorded as a failed cell
     assert {c.track for c in cells} == {"image", "text"}

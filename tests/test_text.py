@@ -1,7 +1,5 @@
 """The text track: descriptions and their parser, the lamp LM, paired sampling, hook points, tasks."""
 
-import subprocess
-import sys
 
 import pytest
 import torch

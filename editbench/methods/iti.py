@@ -4,10 +4,11 @@ Fit: every head's output (``transformer.h.{i}.attn.c_proj.heads``: n_head x head
 output projection) at the decision positions of the evidence samples (the token before each lamp's
 article, :mod:`._text`), labelled lit or unlit by the proxy's reading. A linear probe (logistic
 regression) per head is scored by its held-out accuracy, cross-validated over ``folds`` folds of the
-samples (a single split of a few samples ranks heads by noise); the ``k`` best heads are kept. Each kept head's direction is its mass-mean shift
-(mean over unlit decisions minus mean over lit ones, normalised) and ``sigma`` the standard deviation of
-its activations along it. Apply: ``head += alpha * sigma * direction`` at the newest position of every
-forward pass (the prompt's last token, then each generated token), as Li et al. do.
+samples (a single split of a few samples ranks heads by noise); the ``k`` best heads are kept. Each kept
+head's direction is its mass-mean shift (mean over unlit decisions minus mean over lit ones, normalised)
+and ``sigma`` the standard deviation of its activations along it. Apply: ``head += alpha * sigma *
+direction`` at the newest position of every forward pass (the prompt's last token, then each generated
+token), as Li et al. do.
 """
 
 from __future__ import annotations
