@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from editbench.core import io
 
 from .aggregate import summarize
-from .families import families, families_markdown
+from .families import cross_track, cross_track_markdown, families, families_markdown
 from .frame import CELL_ID, LeaderboardError, load_frame
 from .gate import check, check_exact, format_check, format_exact, read_baseline, tolerance, write_baseline
 from .grids import before_after_grid, before_after_text
@@ -66,6 +67,18 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
     fam_md = families_markdown(fam) if not fam.empty else ""
     io.write_text(out / "families.md", f"Best method of each family per task and evidence budget; {meta_line(m)}.\n\n" + fam_md)
     io.write_text(out / "families.csv", f"# {meta_line(m)}\n" + fam.to_csv(index=False))
+    tracks = dict(zip(summary.task, summary.track, strict=True))
+    if t.track.nunique() > 1:  # per-track tables beside the combined ones
+        for track in sorted(t.track.unique()):
+            io.write_text(out / f"leaderboard-{track}.md", to_markdown(t[t.track == track].reset_index(drop=True), m))
+            f = fam[fam.task.map(tracks) == track] if not fam.empty else fam
+            io.write_text(out / f"families-{track}.md", f"Best method of each family per task and evidence budget, "
+                          f"{track} track; {meta_line(m)}.\n\n" + (families_markdown(f) if not f.empty else ""))
+    cross = cross_track(fam, tracks) if not fam.empty else pd.DataFrame()
+    if not cross.empty:
+        io.write_text(out / "cross_track.md", "Which family leads each task in images and in text, per evidence budget; "
+                      f"{meta_line(m)}.\n\n" + cross_track_markdown(cross))
+        io.write_text(out / "cross_track.csv", f"# {meta_line(m)}\n" + cross.to_csv(index=False))
     plots = {"budget": plot_budget_curves(summary, out / "plots" / "budget_curves.png"),
              "transfer": plot_transfer(summary, out / "plots" / "transfer.png", budget),
              "cost": plot_cost(summary, out / "plots" / "cost.png", budget)}
@@ -73,5 +86,5 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
              for task in sorted(summary.task.unique())}
     texts = {task: before_after_text(summary, task, budget) for task in sorted(summary.task.unique())}
     descriptions = {name: TASKS.get(name).description for name in t.task.unique() if name in TASKS}
-    io.write_text(out / "index.html", render_page(t, fam, m, budget, grids, plots, descriptions, texts))
+    io.write_text(out / "index.html", render_page(t, fam, m, budget, grids, plots, descriptions, texts, cross))
     return {"summary": summary, "table": t, "meta": m, "markdown": md, "out": out}

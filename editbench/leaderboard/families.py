@@ -63,3 +63,45 @@ def families_markdown(f: pd.DataFrame) -> str:
     """The families table: one row per (task, budget), each family's best method and the leader."""
     return families_view(f).to_markdown(index=False, disable_numparse=True) + "\n"
 
+
+
+def cross_track(fam: pd.DataFrame, tracks: dict[str, str]) -> pd.DataFrame:
+    """For each task both tracks pose (``unlit_lamps`` and ``text/unlit_lamps``) and budget: which family
+    leads in images and which in text (each with its best method and primary), and whether they agree
+    (``same``: the same leaders; ``overlap``: a leader in common; ``differ``: none). ``tracks``: task ->
+    track."""
+    rows = []
+    by = {(r.task, int(r.budget)): r for _, r in fam.iterrows()}
+    for (task, budget), r in sorted(by.items()):
+        if tracks.get(task) != "image":
+            continue
+        t = by.get((f"text/{task}", budget))
+        if t is None:
+            continue
+        row: dict[str, Any] = {"task": task, "budget": budget}
+        for name, x in (("image", r), ("text", t)):
+            lead = x.leader.split(" = ")[0]
+            row[f"{name}_leader"] = x.leader
+            row[f"{name}_best"] = x.get(f"best_{lead}") if lead in COMPARED_FAMILIES else None
+            row[f"{name}_primary"] = float(x[f"{lead}_primary"]) if lead in COMPARED_FAMILIES else math.nan
+        a, b = set(r.leader.split(" = ")), set(t.leader.split(" = "))
+        row["agreement"] = "same" if a == b else ("overlap" if a & b else "differ")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cross_track_view(c: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for _, r in c.iterrows():
+        row = {"task": r.task, "n": str(r.budget)}
+        for name in ("image", "text"):
+            best = f" ({r[f'{name}_best']} {fmt(r[f'{name}_primary'])})" if r[f"{name}_best"] else ""
+            row[f"leads in {name}s" if name == "image" else "leads in text"] = f"{r[f'{name}_leader']}{best}"
+        row["agreement"] = r.agreement
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cross_track_markdown(c: pd.DataFrame) -> str:
+    """The cross-track table: per task and budget, the leading family in images and in text."""
+    return cross_track_view(c).to_markdown(index=False, disable_numparse=True) + "\n"

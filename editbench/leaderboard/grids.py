@@ -48,21 +48,37 @@ def before_after_grid(summary: pd.DataFrame, task: str, budget: int, out: Path, 
 
 
 
+def sentences(text: str) -> list[str]:
+    """A description's sentences (each a fact statement of the world's grammar), with their full stops."""
+    parts = [p.strip() for p in text.split(" .")]
+    return [p + " ." for p in parts if p]
+
+
+def highlight(text: str, other: str, tag: str) -> str:
+    """``text`` as HTML with the sentences that ``other`` does not state wrapped in ``<tag>``."""
+    theirs = set(sentences(other))
+    return " ".join(html.escape(s) if s in theirs else f"<{tag}>{html.escape(s)}</{tag}>" for s in sentences(text))
+
+
 def before_after_text(summary: pd.DataFrame, task: str, budget: int, k: int = 2) -> str:
-    """HTML: for the first ``k`` captions of a text task, the unedited description, then each method's
-    (same caption and sampling noise; the oracle's are the world's descriptions). Empty for image tasks."""
+    """HTML: for the first ``k`` captions of a text task, each method's description before and after its
+    edit side by side (same caption and sampling noise; the oracle's are the world's descriptions), the
+    facts that changed highlighted: sentences gone struck out on the left, sentences new marked on the
+    right. Empty for image tasks."""
     st = summary[(summary.task == task) & (summary.budget == budget)].sort_values(["family_order", "method"])
     rows = [(r.method, r.examples) for _, r in st.iterrows() if isinstance(r.examples, list) and r.examples]
     if not rows:
         return ""
-    base = next((ex for m, ex in rows if m != "oracle"), rows[0][1])
+    first = rows[0][1]
     blocks = []
-    for i in range(min(k, len(base))):
-        items = [f"<tr><td class='text'>unedited</td><td class='text'>{html.escape(base[i]['before'])}</td></tr>"]
+    for i in range(min(k, len(first))):
+        items = ["<tr><th class='text'>method</th><th class='text'>before</th><th class='text'>after</th></tr>"]
         for method, ex in rows:
             if i < len(ex):
+                b, a = ex[i]["before"], ex[i]["after"]
                 label = method + (" (the world)" if method == "oracle" else "")
-                items.append(f"<tr><td class='text'>{html.escape(label)}</td>"
-                             f"<td class='text'>{html.escape(ex[i]['after'])}</td></tr>")
-        blocks.append(f"<p><b>caption:</b> {html.escape(base[i]['caption'])}</p><table class='examples'>{''.join(items)}</table>")
+                items.append(f"<tr><td class='text'>{html.escape(label)}</td><td class='text'>{highlight(b, a, 'del')}"
+                             f"</td><td class='text'>{highlight(a, b, 'mark')}</td></tr>")
+        blocks.append(f"<p><b>caption:</b> {html.escape(first[i]['caption'])}</p>"
+                      f"<table class='examples'>{''.join(items)}</table>")
     return "\n".join(blocks)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .families import families_view
+from .families import cross_track_view, families_view
 from .tables import fmt, meta_line
 
 _HERE = Path(__file__).resolve().parent
@@ -45,7 +45,8 @@ def _html_table(t: pd.DataFrame, task: str) -> str:
 
 
 def render_page(t: pd.DataFrame, fam: pd.DataFrame, m: dict[str, Any], budget: int, grids: dict[str, Path | None],
-                plots: dict[str, Path | None], descriptions: dict[str, str], texts: dict[str, str] | None = None) -> str:
+                plots: dict[str, Path | None], descriptions: dict[str, str], texts: dict[str, str] | None = None,
+                cross: pd.DataFrame | None = None) -> str:
     """The page's HTML: one section per task (its description, sortable table, and its before/after grid or
     descriptions), the families table and the plots."""
     sections = []
@@ -60,6 +61,10 @@ def render_page(t: pd.DataFrame, fam: pd.DataFrame, m: dict[str, Any], budget: i
                         "and evidence budget (primary [95% interval]); the leader is every family whose best is not "
                         "significantly beaten by another's (paired bootstrap).</p>\n"
                         + families_view(fam).to_html(index=False, classes="families", border=0))
+    if cross is not None and not cross.empty:
+        sections.append("<h2 id='cross-track'>Images vs text</h2>\n<p>For each task both tracks pose, the family that "
+                        "leads in images and the one that leads in text (its best method and primary), and whether "
+                        "they agree.</p>\n" + cross_track_view(cross).to_html(index=False, classes="families", border=0))
     figs = "".join(f'<h3>{html.escape(name)}</h3><img src="plots/{p.name}" alt="{name} plot">'
                    for name, p in plots.items() if p)
     css, js = (_HERE / "page.css").read_text(), (_HERE / "page.js").read_text()

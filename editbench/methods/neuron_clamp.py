@@ -22,7 +22,7 @@ from ._units import clamp_edit
 @dataclass
 class NeuronClampConfig(MethodConfig):
     layer: str = "transformer.h.2.mlp.act"
-    k: int = 16
+    k: int = 32
     value: str = "fitted"  # "zero" or "fitted"
 
 
