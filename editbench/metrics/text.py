@@ -93,14 +93,15 @@ FACT_KEYS: dict[str, Callable[[Facts], object]] = {
 
 def fidelity(after: list[Facts | None], reference: list[Facts | None]) -> float:
     """Mean over fact kinds of the total-variation distance between the two sets' fact distributions
-    (parsed descriptions only; 1 where the edited descriptions all fail to parse)."""
+    (parsed descriptions only; 1 where the edited descriptions all fail to parse). Summed in a fixed order
+    of the facts' values, so the floats do not depend on the process's string hashing."""
     a, r = [f for f in after if f is not None], [f for f in reference if f is not None]
     if not a or not r:
         return 1.0 if r else NAN
     tvds = []
     for key in FACT_KEYS.values():
         ca, cr = Counter(map(key, a)), Counter(map(key, r))
-        tvds.append(0.5 * sum(abs(ca[v] / len(a) - cr[v] / len(r)) for v in set(ca) | set(cr)))
+        tvds.append(0.5 * sum(abs(ca[v] / len(a) - cr[v] / len(r)) for v in sorted(set(ca) | set(cr), key=repr)))
     return float(sum(tvds) / len(tvds))
 
 
