@@ -29,13 +29,25 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from editbench.core import Evidence, MethodError, capture, intervene
+from editbench.core import Evidence, MethodConfig, MethodError, capture, intervene
 from editbench.tracks.text.train import encode_pairs
 from editbench.world.requests import EditRequest
 
 from ._text import decisions, proxy_targets, subject_mask
 
 SUBJECTS = ("lamp introduced", "table lamp", "floor lamp", "lamp named")
+
+
+@dataclass
+class ValueConfig(MethodConfig):
+    """The settings ROME and MEMIT share: value optimisation and causal tracing."""
+
+    v_steps: int = 40
+    v_lr: float = 0.5
+    kl_weight: float = 0.0625
+    weight_decay: float = 0.05
+    clamp_norm: float = 8.0
+    noise: float = 3.0  # causal tracing: embedding noise, in standard deviations of the embeddings
 
 
 @contextmanager

@@ -22,26 +22,20 @@ from dataclasses import dataclass
 
 import torch
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig, MethodError
+from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodError
 from editbench.world.requests import EditRequest
 
-from ._memory import edit_data, mean_at, optimise_values, trace_layer
+from ._memory import ValueConfig, edit_data, mean_at, optimise_values, trace_layer
 from ._text import key_second_moment, need
 
 MEMORIES = ("table lamp", "floor lamp", "lamp named")
 
 
 @dataclass
-class MemitConfig(MethodConfig):
+class MemitConfig(ValueConfig):
     layers: str = ""  # e.g. "1,2,3"; empty: the `span` layers ending at the traced one
     span: int = 2
-    v_steps: int = 40
-    v_lr: float = 0.5
-    kl_weight: float = 0.0625
-    weight_decay: float = 0.05
-    clamp_norm: float = 8.0
     mom2_weight: float = 10.0
-    noise: float = 3.0
 
 
 class Memit(Method):

@@ -21,23 +21,17 @@ from dataclasses import dataclass
 
 import torch
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig, MethodError
+from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodError
 from editbench.world.requests import EditRequest
 
-from ._memory import edit_data, mean_at, optimise_values, trace_layer
+from ._memory import ValueConfig, edit_data, mean_at, optimise_values, trace_layer
 from ._text import key_second_moment, need
 
 
 @dataclass
-class RomeConfig(MethodConfig):
+class RomeConfig(ValueConfig):
     layer: int = -1  # -1: found by causal tracing on the evidence
-    v_steps: int = 40
-    v_lr: float = 0.5
-    kl_weight: float = 0.0625
-    weight_decay: float = 0.05
-    clamp_norm: float = 8.0
     ridge: float = 0.1
-    noise: float = 3.0  # causal tracing: embedding noise, in standard deviations of the embeddings
 
 
 class Rome(Method):
