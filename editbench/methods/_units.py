@@ -1,4 +1,5 @@
-"""The few helpers unit editors share: the clamp edit (image units and text neurons alike), and for the
+"""The few helpers editors share across tracks: the clamp edit (image units and text neurons alike), the
+closed-form rank-one update (``rank_one`` on a convolution, ``rome`` on an MLP projection), and for the
 image track activations on evidence, lamp masks from meter readings and unit ranking."""
 
 from __future__ import annotations
@@ -79,3 +80,16 @@ def clamp_edit(name: str, config: MethodConfig, layer: str, units: Tensor, n_uni
                 tensors={f"mask.{layer}": sel, f"value.{layer}": value * sel, **tensors},
                 hooks={layer: {"op": "clamp", "mask": f"mask.{layer}", "value": f"value.{layer}"}},
                 cost=Cost(params_changed=0, examples_used=n), meta=meta)
+
+
+def rank_one_delta(cov: Tensor, k_star: Tensor, residual: Tensor, scale: float = 1.0, keys_first: bool = False
+                   ) -> Tensor:
+    """The rank-one update that adds ``scale * residual`` to the output for the key ``k_star`` while
+    changing outputs for other keys as little as possible under their second moment ``cov``::
+
+        scale * residual (C^-1 k*)^T / (k*^T C^-1 k*)
+
+    as (outputs, keys), or (keys, outputs) with ``keys_first`` (GPT-2's ``Conv1D`` stores ``y = k W``)."""
+    cinv_k = torch.linalg.solve(cov, k_star)
+    outer = torch.outer(cinv_k, residual) if keys_first else torch.outer(residual, cinv_k)
+    return scale * outer / (k_star @ cinv_k)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig, MethodError
 from editbench.world.requests import EditRequest
 
-from ._units import LIGHT_THRESHOLD, lamp_light_mask
+from ._units import LIGHT_THRESHOLD, lamp_light_mask, rank_one_delta
 
 
 @dataclass
@@ -89,8 +89,7 @@ class RankOne(Method):
         W = conv.weight.detach().double().reshape(conv.out_channels, -1)
         b = conv.bias.detach().double() if conv.bias is not None else 0.0
         residual = v_star - (W @ k_star + b)
-        cinv_k = torch.linalg.solve(cov, k_star)
-        delta = c.scale * torch.outer(residual, cinv_k) / (k_star @ cinv_k)
+        delta = rank_one_delta(cov, k_star, residual, c.scale)
         delta = delta.reshape(conv.weight.shape).to(conv.weight.dtype)
         name = f"{c.layer}.weight"
         return Edit(

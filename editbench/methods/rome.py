@@ -26,6 +26,7 @@ from editbench.world.requests import EditRequest
 
 from ._memory import ValueConfig, edit_data, mean_at, optimise_values, trace_layer
 from ._text import key_second_moment, need
+from ._units import rank_one_delta
 
 
 @dataclass
@@ -65,8 +66,7 @@ class Rome(Method):
         v_star = v0.double() + delta.double()
         C = key_second_moment(model, layer)
         C = C + c.ridge * C.diagonal().mean() * torch.eye(C.shape[0], dtype=C.dtype)
-        u = torch.linalg.solve(C, k_star)
-        update = torch.outer(u, v_star - (k_star @ W + b)) / (k_star @ u)
+        update = rank_one_delta(C, k_star, v_star - (k_star @ W + b), keys_first=True)
         name = f"transformer.h.{layer}.mlp.c_proj.weight"
         return Edit(self.name, c.as_dict(), tensors={f"delta.{name}": update.to(proj.weight.dtype).contiguous()},
                     deltas=[name], cost=Cost(params_changed=update.numel(), examples_used=evidence.n),
