@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from editbench.core import UserError
 
-from . import check, edit, leaderboard, methods, models, run, train, world
+from . import check, edit, leaderboard, lmeval, methods, models, run, train, world
 from .common import Parser
 
 EXIT_USAGE = 2
-GROUPS = (world, models, train, methods, edit, run, leaderboard, check)
+GROUPS = (world, models, train, methods, edit, run, leaderboard, check, lmeval)
 
 
 def build_parser() -> Parser:

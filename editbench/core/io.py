@@ -89,6 +89,12 @@ def write_dir(path: str | Path, fill: Callable[[Path], Any], keep_old: bool = Fa
     return path
 
 
+def cache_dir() -> Path:
+    """Where editbench caches what it can recompute (key moments, written task folders):
+    ``$EDITBENCH_CACHE``, else ``~/.cache/editbench``."""
+    return Path(os.environ.get("EDITBENCH_CACHE", Path.home() / ".cache" / "editbench"))
+
+
 def clean_stale(folder: str | Path) -> int:
     """Remove temporary files and folders left under ``folder`` by writers that were killed."""
     folder = Path(folder)

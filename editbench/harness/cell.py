@@ -133,12 +133,15 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
     scores = score(task, edit, session, split="test", n=cell.n_eval, n_boot=cell.n_boot, keep=SAMPLE_OUTPUTS)
     if not math.isfinite(scores["primary"]):
         raise MethodError(f"primary score is {scores['primary']}")
+    t_score = time.perf_counter()
+    collateral = session.track.collateral(session, edit)
     t_end = time.perf_counter()
     pictures = scores.pop("pictures", None)
     return {
         "pictures": pictures, "method_name": cls.name, "family": cls.family, "track": task.track, "scores": scores,
-        "config": method.config.as_dict(), "tuning": tuning, "cost": edit.cost().as_dict(),
-        "timing": {"tune_s": t_tune, "fit_s": t_fit - t0 - t_tune, "score_s": t_end - t_fit, "total_s": t_end - t0,
+        "config": method.config.as_dict(), "tuning": tuning, "cost": edit.cost().as_dict(), "collateral": collateral,
+        "timing": {"tune_s": t_tune, "fit_s": t_fit - t0 - t_tune, "score_s": t_score - t_fit,
+                   "collateral_s": t_end - t_score, "total_s": t_end - t0,
                    "finished_at": time.time()},
     }
 

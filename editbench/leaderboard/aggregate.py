@@ -18,6 +18,9 @@ import torch
 
 from editbench.core.stats import bootstrap, interval, paired_better
 
+# the frame's collateral columns (text cells; NaN elsewhere), averaged over a method's ok seeds
+COLLATERAL = ("facts_acc", "facts_acc_base", "facts_stderr", "word_ppl", "word_ppl_base")
+
 
 def pooled_draws(parts: list[dict[str, np.ndarray]], seed_idx: np.ndarray, img_idx: np.ndarray
                  ) -> tuple[float, torch.Tensor]:
@@ -65,8 +68,11 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
                 row.update(primary=float(ok.primary.mean()), ci_lo=float(ok.ci_lo.min()), ci_hi=float(ok.ci_hi.max()))
             for col in [c for c in mg.columns if c.startswith("part_")]:
                 row[col] = float(ok[col].mean()) if not ok.empty else math.nan
-            for col in ("transfer_ratio", "evidence_primary", "fidelity"):
-                row[col] = float(ok[col].mean()) if not ok.empty else math.nan
+            for col in ("transfer_ratio", "evidence_primary", "fidelity", *COLLATERAL):
+                row[col] = float(ok[col].mean()) if not ok.empty and col in ok else math.nan
+            # collateral (text): lm-eval's lamp_facts accuracy change and lamp_perplexity ratio, edited / unedited
+            row["facts_change"] = row["facts_acc"] - row["facts_acc_base"]
+            row["ppl_ratio"] = row["word_ppl"] / row["word_ppl_base"] if row["word_ppl_base"] else math.nan
             row.update(fit_s=float(ok.fit_s.median()) if not ok.empty else math.nan,
                        evaluator_calls=int(ok.evaluator_calls.max()) if not ok.empty else 0,
                        params_changed=int(ok.params_changed.max()) if not ok.empty else 0,

@@ -67,6 +67,15 @@ def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
     }
     for p, v in (sc.get("parts") or {}).items():
         row[f"part_{p}"] = v
+    col = rec.get("collateral") or {}
+    edited, base = col.get("edited") or {}, col.get("unedited") or {}
+    row.update({
+        "facts_acc": (edited.get("lamp_facts") or {}).get("acc", math.nan),
+        "facts_acc_base": (base.get("lamp_facts") or {}).get("acc", math.nan),
+        "facts_stderr": (edited.get("lamp_facts") or {}).get("acc_stderr", math.nan),
+        "word_ppl": (edited.get("lamp_perplexity") or {}).get("word_perplexity", math.nan),
+        "word_ppl_base": (base.get("lamp_perplexity") or {}).get("word_perplexity", math.nan),
+    })
     return row
 
 

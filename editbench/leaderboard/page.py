@@ -19,7 +19,8 @@ _HERE = Path(__file__).resolve().parent
 
 
 def _html_table(t: pd.DataFrame, task: str) -> str:
-    cols = [c for c in t.columns if c not in ("task", "ci_lo", "ci_hi", "budget")]
+    cols = [c for c in t.columns if c not in ("task", "ci_lo", "ci_hi", "budget")
+            and not (t[c].dtype.kind == "f" and t[c].isna().all())]  # e.g. collateral on image tasks
     head = "".join(f'<th class="{"text" if t[c].dtype.kind not in "fi" and c != "rank" else ""}">'
                    f"{html.escape(c.replace('_', ' '))}</th>" for c in cols)
     body = []

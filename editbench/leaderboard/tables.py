@@ -47,7 +47,7 @@ def fmt(x: float, nd: int = 3) -> str:
 
 
 TABLE_FIXED = ("track", "task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", "transfer_ratio", "fidelity",
-               "fit_s", "evaluator_calls", "budget", "seeds", "status")
+               "facts_change", "facts_stderr", "ppl_ratio", "fit_s", "evaluator_calls", "budget", "seeds", "status")
 
 
 def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
@@ -56,18 +56,28 @@ def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
     s = summary[summary.budget == budget]
     parts = [c for c in summary.columns if c.startswith("part_")]
     cols = ["track", "task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", *parts, "transfer_ratio", "fidelity",
-            "fit_s", "evaluator_calls", "budget", "seeds", "status"]
+            "facts_change", "facts_stderr", "ppl_ratio", "fit_s", "evaluator_calls", "budget", "seeds", "status"]
+    s = s.assign(**{c: s[c] if c in s else math.nan for c in ("facts_change", "facts_stderr", "ppl_ratio")})
     t = s[cols].copy()
     t["rank"] = [("=" if tied else "") + (str(int(r)) if math.isfinite(r) else "-")
                  for r, tied in zip(s["rank"], s["tied"], strict=True)]
     return t.rename(columns={p: p[5:] for p in parts}).reset_index(drop=True)
 
 
+def _collateral(r: pd.Series) -> str:
+    """lm-eval's lamp_facts accuracy change (with its standard error) and lamp_perplexity ratio, edited vs
+    unedited; "-" where not measured."""
+    if not (math.isfinite(r.facts_change) or math.isfinite(r.ppl_ratio)):
+        return "-"
+    return f"facts {r.facts_change:+.3f} ± {fmt(r.facts_stderr)}, ppl x{fmt(r.ppl_ratio)}"
+
+
 def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
     """The README table: one row per (task, method); the parts that apply to a task in one column (and the
-    track, where the results hold more than one)."""
+    track, where the results hold more than one; and the collateral, where text cells measured it)."""
     parts = [c for c in t.columns if c not in TABLE_FIXED]
     several = t.track.nunique() > 1
+    collateral = bool(t.facts_change.notna().any() or t.ppl_ratio.notna().any())
     rows = []
     for _, r in t.iterrows():
         primary = "failed" if not math.isfinite(r.primary) else f"**{fmt(r.primary)}** [{fmt(r.ci_lo)}, {fmt(r.ci_hi)}]"
@@ -75,6 +85,7 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
         rows.append({**({"track": r.track} if several else {}), "task": r.task, "rank": r["rank"], "method": r.method,
                      "family": r.family,
                      "primary [95% CI]": primary, "parts": shown, "fidelity": fmt(r.fidelity),
+                     **({"collateral": _collateral(r)} if collateral else {}),
                      "fit s": fmt(r.fit_s, 1), "evaluator calls": str(r.evaluator_calls), "seeds": r.seeds,
                      "status": r.status})
     view = pd.DataFrame(rows)
@@ -83,7 +94,9 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
 
 
 def to_latex(t: pd.DataFrame, m: dict[str, Any]) -> str:
-    view = t.drop(columns=["budget", "seeds", "status", "family"] + (["track"] if t.track.nunique() <= 1 else [])).copy()
+    unmeasured = [c for c in ("facts_change", "facts_stderr", "ppl_ratio") if t[c].isna().all()]
+    view = t.drop(columns=["budget", "seeds", "status", "family", *unmeasured]
+                  + (["track"] if t.track.nunique() <= 1 else [])).copy()
     view["primary"] = [f"{fmt(p)} [{fmt(lo)}, {fmt(hi)}]" for p, lo, hi in
                        zip(view.primary, view.ci_lo, view.ci_hi, strict=True)]
     view = view.drop(columns=["ci_lo", "ci_hi"])

@@ -11,9 +11,7 @@ the text editors are fitted on, labelled with the proxy's reading of the lamp th
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -145,10 +143,6 @@ def model_hash(lm: nn.Module) -> str:
 _MOMENTS: dict[tuple[str, int], Tensor] = {}
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("EDITBENCH_CACHE", Path.home() / ".cache" / "editbench"))
-
-
 def key_second_moment(lm: nn.Module, layer: int) -> Tensor:
     """E[k k^T] (float64) of the MLP keys (the inputs of ``h.{layer}.mlp.c_proj``) over every token of
     ``CORPUS_SIZE`` world captions and descriptions. Computed with one thread (the same floats wherever it
@@ -156,7 +150,7 @@ def key_second_moment(lm: nn.Module, layer: int) -> Tensor:
     key = (model_hash(lm), layer)
     if key in _MOMENTS:
         return _MOMENTS[key]
-    path = cache_dir() / "key_moments" / f"{key[0]}-layer{layer}-n{CORPUS_SIZE}.safetensors"
+    path = io.cache_dir() / "key_moments" / f"{key[0]}-layer{layer}-n{CORPUS_SIZE}.safetensors"
     if path.exists():
         try:
             _MOMENTS[key] = load_file(str(path))["moment"]

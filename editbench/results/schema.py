@@ -2,7 +2,8 @@
 
 Schema 2 (this one): a cell names its ``checkpoints`` by kind (``{"generator": ..., "meter": ...}``) and
 its task's ``track``; the record carries the method's ``method_name`` (what tables show), its
-``family`` and ``track``. Schema 1 results (the image track before tracks existed) are read by
+``family`` and ``track``, and where the track measures it the edit's ``collateral`` (added within schema 2:
+absent in older files). Schema 1 results (the image track before tracks existed) are read by
 :func:`upgrade`.
 """
 
@@ -39,6 +40,7 @@ class CellResult:
     config: dict[str, Any] | None = None
     tuning: list[dict[str, Any]] | None = None
     examples: list[dict[str, Any]] | None = None  # text tracks: captions with descriptions before and after
+    collateral: dict[str, Any] | None = None  # text: lm-eval scores of the edited and the unedited LM
     cost: dict[str, Any] | None = None
     timing: dict[str, float] | None = None
     provenance: dict[str, Any] | None = None

@@ -12,7 +12,8 @@ track only through this interface, so adding a track is adding a folder:
   the same randomness (the same latent, or for text the same sampling noise), read by the reader;
 * ``oracle_pair(...)``: the world's own answer (the renderer with the request applied): the oracle is a
   capability of the track;
-* ``hook_points(models)``: the layers editors may hook, with the axis holding their units.
+* ``hook_points(models)``: the layers editors may hook, with the axis holding their units;
+* ``collateral(session, edit)``: scores of the edited model outside the task (optional).
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ class Track(ABC):
     def pictures(self, pair: Any, k: int) -> dict[str, Any]:
         """The first ``k`` inputs and outputs before and after: ``captions``, ``before``, ``after``; images
         (B, 3, H, W) become a before/after strip, texts are kept in the result."""
+
+    def collateral(self, session: Any, edit: Edit) -> dict[str, Any] | None:
+        """What ``edit`` does to what it should leave alone, measured outside the task (for text: lm-eval's
+        ``lamp_facts`` and ``lamp_perplexity``, edited and unedited); None where the track has no such measure."""
+        return None
 
 
 def _check_track(name: str, obj: Any) -> None:

@@ -101,10 +101,10 @@ class LampLM(GPT2LMHeadModel):
         """(B, MAX_NEW_TOKENS) description ids sampled with ``noise``, padded after ``<eos>``."""
         outs = []
         for i in range(0, len(captions), batch_size):
-            outs.append(self._sample(captions[i:i + batch_size], noise[i:i + batch_size]))
+            outs.append(self._sample_paired(captions[i:i + batch_size], noise[i:i + batch_size]))
         return torch.cat(outs) if outs else torch.zeros(0, noise.shape[1], dtype=torch.long)
 
-    def _sample(self, captions: list[str], noise: Tensor) -> Tensor:
+    def _sample_paired(self, captions: list[str], noise: Tensor) -> Tensor:
         tok = self.tokenizer
         ids, mask = self.encode_prompts(captions)
         B, steps = len(captions), noise.shape[1]

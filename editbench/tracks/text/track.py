@@ -142,5 +142,24 @@ class TextTrack(Track):
             lit_after += len(lit) if a is None else sum(1 for p in lit if (la := a.lamp_at(p)) is not None and la.lit)
         return 1 - lit_after / max(lit_before, 1)
 
+    def collateral(self, session: Any, edit: Edit) -> dict[str, Any] | None:
+        """lm-eval's ``lamp_facts`` accuracy and ``lamp_perplexity`` on the LM with ``edit`` applied and without
+        (the unedited scores computed once per session); None for an edit that answers with the world's
+        outputs instead of the model's (the oracle)."""
+        import contextlib
+        import io as stdio
+
+        from .lm_tasks import COLLATERAL_TASKS, default_folder, evaluate
+
+        if type(edit).pair is not Edit.pair:
+            return None
+        lm, tasks = session.models["lm"], list(COLLATERAL_TASKS)
+        with contextlib.redirect_stderr(stdio.StringIO()):  # lm-eval's progress bars, once per cell
+            folder = default_folder()
+            base = session.memo(("collateral", "unedited"), lambda: evaluate(lm, tasks, folder))
+            changes = edit.hooks or edit.deltas or edit.prompt
+            edited = evaluate(lm, tasks, folder, edit) if changes else base
+        return {"edited": edited, "unedited": base}
+
     def pictures(self, pair: TextPair, k: int) -> dict[str, Any]:
         return {"captions": pair.captions[:k], "before": pair.before[:k], "after": pair.after[:k]}
