@@ -35,6 +35,7 @@ import types
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import torch
 
@@ -265,6 +266,7 @@ def evaluate(lm: Any, tasks: list[str], folder: str | Path, edit: Edit | None = 
     """lm-eval's results for ``tasks`` (from ``folder``) on ``lm`` with ``edit`` applied while it runs:
     {task: {metric: value, metric_stderr: value}}."""
     import lm_eval
+    import lm_eval.evaluator as lm_evaluator
     manager = task_manager(folder)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
@@ -277,6 +279,8 @@ def evaluate(lm: Any, tasks: list[str], folder: str | Path, edit: Edit | None = 
     edit = edit or Edit("none")
     with ExitStack() as stack:
         stack.enter_context(_quiet_loggers("lm_eval", "transformers"))
+        # lm-eval's environment report runs subprocesses on every call (0.6 s); results carry editbench's provenance
+        stack.enter_context(mock.patch.object(lm_evaluator, "add_env_info", lambda *a, **k: None))
         stack.enter_context(edit.applied(lm))
         model = _hflm_class()(lm, edit.prompt, batch_size=batch_size)
         with torch.no_grad():
