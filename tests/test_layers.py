@@ -7,7 +7,7 @@ import editbench
 
 PKG = Path(editbench.__file__).resolve().parent
 LAYERS = {"core": 0, "world": 1, "tracks": 2, "methods": 3, "metrics": 3, "tasks": 4, "results": 5, "harness": 6,
-          "leaderboard": 7, "cli": 8}
+          "leaderboard": 7, "experiments": 7, "cli": 8}
 
 
 def _imports(path: Path) -> set[str]:

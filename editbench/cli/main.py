@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from editbench.core import UserError
 
-from . import check, edit, leaderboard, lmeval, methods, models, run, train, world
+from . import check, edit, experiment, leaderboard, lmeval, methods, models, run, train, world
 from .common import Parser
 
 EXIT_USAGE = 2
-GROUPS = (world, models, train, methods, edit, run, leaderboard, check, lmeval)
+GROUPS = (world, models, train, methods, edit, run, leaderboard, check, lmeval, experiment)
 
 
 def build_parser() -> Parser:

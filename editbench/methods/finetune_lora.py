@@ -20,12 +20,11 @@ import torch
 from peft import LoraConfig, inject_adapter_in_model
 
 from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodError
+from editbench.tracks.text.model import CONV1D_MODULES as TEXT_MODULES
 from editbench.world.requests import EditRequest
 
 from ._text import finetune_lm, need
 from .finetune_full import FinetuneConfig, finetune_loop
-
-TEXT_MODULES = r"transformer\.h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)"
 
 
 @dataclass

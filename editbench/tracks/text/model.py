@@ -27,6 +27,8 @@ from editbench.core.hooks import HookPoint
 
 from .tokenizer import build_tokenizer, normalise
 
+#: every Conv1D of the blocks (attention in and out, MLP in and out): where LoRA adapters go on the lamp LM
+CONV1D_MODULES = r"transformer\.h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)"
 MAX_NEW_TOKENS = 128  # the longest description of the world has 110 words
 MIN_P = 0.05  # sampling keeps the words whose probability is at least MIN_P times the likeliest one's
 

@@ -1,0 +1,50 @@
+"""Activation reporting (seed 004) on a tiny lamp LM: labels from the frozen base, a finetuned reporter, its
+measures, and a grid that resumes."""
+
+import json
+
+import torch
+
+from editbench.cli import main
+from editbench.experiments import activations as act
+from editbench.tracks.text import load_lm
+
+
+def test_labels_are_deciles_of_the_base_and_sentences_end_at_a_full_stop(tiny_lm):
+    lm = load_lm(tiny_lm)
+    s = act.sentences(lm, 64, seed=3)
+    period = lm.tokenizer.get_vocab()["."]
+    assert torch.all(s.ids[torch.arange(64), s.stop] == period) and torch.all(s.mask.sum(1) == s.stop + 1)
+    calib = act.calibration(lm, "transformer.h.0")[:, 0]
+    bins = act.to_bins(calib, act.edges(calib))
+    shares = torch.bincount(bins, minlength=10).float() / len(bins)
+    assert bins.min() >= 0 and bins.max() <= 9 and torch.all((shares - 0.1).abs() < 0.02)
+    assert act.depth("transformer.drop") == 0 and act.depth("transformer.h.0.mlp.act") == 0.5
+
+
+def test_a_point_trains_a_reporter_without_touching_the_base(tiny_lm):
+    lm = load_lm(tiny_lm)
+    before = {k: v.clone() for k, v in lm.state_dict().items()}
+    rec = act.run_point(lm, act.Point("transformer.h.0", 3, 64, "lora", epochs=1))
+    assert all(torch.equal(before[k], v) for k, v in lm.state_dict().items())
+    assert 0 <= rec["accuracy"] <= 1 and 0 <= rec["mae"] <= 9 and 0 <= rec["probe_ceiling"] <= 1
+    assert 0 <= rec["drift"] <= 1 and abs(sum(rec["label_share"]) - 1) < 1e-5
+    # LoRA trains adapters on the blocks and the new tokens' embeddings only: the embeddings of a sentence cannot
+    # drift; full finetuning trains them too
+    lora = act.run_point(lm, act.Point("transformer.drop", 3, 64, "lora", epochs=1))
+    full = act.run_point(lm, act.Point("transformer.drop", 3, 64, "full", epochs=1))
+    assert lora["drift"] == 0.0 and full["drift"] > 0.0
+
+
+def test_the_grid_resumes_and_writes_its_tables(tiny_lm, tmp_path, monkeypatch):
+    grid = act.Grid(("transformer.h.0",), (32,), ("lora",), 1, 0)
+    monkeypatch.setitem(act.GRIDS, "quick", grid)
+    assert main(["experiment", "activations", "--quick", "--lm", tiny_lm, "--out", str(tmp_path)]) == 0
+    files = list((tmp_path / "points").glob("*.json"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    assert main(["experiment", "activations", "--quick", "--lm", tiny_lm, "--out", str(tmp_path)]) == 0
+    assert files[0].stat().st_mtime_ns == stamp  # done points are not recomputed
+    rows = json.loads((tmp_path / "activations.json").read_text())["rows"]
+    assert rows[0]["layer"] == "transformer.h.0" and (tmp_path / "accuracy_by_depth.png").exists()
+    assert "chance 0.10" in (tmp_path / "activations.md").read_text()
