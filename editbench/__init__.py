@@ -2,7 +2,7 @@
 
 Layers, lowest first; data flows one way and nothing lower imports anything higher:
 
-    core -> world -> tracks -> (methods | metrics) -> tasks -> results -> harness -> leaderboard -> cli
+    core -> world -> tracks -> (methods | metrics) -> tasks -> results -> harness -> (leaderboard | experiments) -> cli
 
 * ``core``: the method contract, edits, hooks, one registry type, statistics, the atomic writer;
 * ``world``: the procedural lamp world (scenes, renderer, ground truth, captions, edit requests);
