@@ -48,3 +48,19 @@ def test_the_grid_resumes_and_writes_its_tables(tiny_lm, tmp_path, monkeypatch):
     rows = json.loads((tmp_path / "activations.json").read_text())["rows"]
     assert rows[0]["layer"] == "transformer.h.0" and (tmp_path / "accuracy_by_depth.png").exists()
     assert "chance 0.10" in (tmp_path / "activations.md").read_text()
+
+
+def test_the_cross_model_control_reports_another_models_neuron(tiny_lm, tmp_path):
+    from editbench.tracks.text.train import train_lm
+
+    other = train_lm(tmp_path / "other", steps=3, batch_size=8, n_layer=1, n_embd=32, n_head=2, warmup=1, seed=1,
+                     progress=False) / "lm"
+    lm, control = load_lm(tiny_lm), load_lm(str(other))
+    assert not torch.equal(lm.transformer.wte.weight, control.transformer.wte.weight)
+    p = act.Point("transformer.h.0", 3, 64, "lora", epochs=1, reporter=str(other))
+    rec = act.run_point(lm, p, control)
+    own = act.run_point(lm, act.Point("transformer.h.0", 3, 64, "lora", epochs=1))
+    assert rec["label_share"] == own["label_share"]  # the same labels: the first model's neuron
+    assert rec["drift"] is None and rec["causal_shift"] is None and own["drift"] is not None
+    grid = act.Grid(("transformer.h.0",), (32,), ("lora",), 1, 0, control=str(other))
+    assert [p.reporter for p in act.grid_points(lm, grid)] == [None, str(other)]

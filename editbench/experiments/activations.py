@@ -15,6 +15,10 @@ highest-variance neurons at full stops over the calibration corpus, then neurons
 **Finetuning.** LoRA (peft, on every ``Conv1D`` of the blocks, with the new tokens' embeddings trained too)
 or full finetuning of a copy, the loss on the answer only, for ``epochs`` passes over ``n_train`` examples.
 
+**Cross-model control** (privileged access or not, as in Binder et al. 2024): a second LM (``reporter``,
+another seed) finetuned on the same labels, from the first model's neuron; if it reports as well, the
+first model's report needs no access to its own internals. Drift and the causal check do not apply to it.
+
 **Measures** on held-out sentences: exact-bin accuracy and mean absolute bin error (chance: 0.10 and 3.3);
 the **probe ceiling**, a multinomial logistic regression from the base's final residual stream (after the
 last layer norm) at the full stop to the bin, trained on the same examples; the **drift**, the share of
@@ -65,6 +69,7 @@ class Point:
     batch_size: int = 32
     rank: int = 8
     choice: str = ""  # why this neuron: "variance k" or "random k"
+    reporter: str | None = None  # the cross-model control: another LM's folder, finetuned to report this one's neuron
 
     def key(self, model_hash: str) -> str:
         payload = {**asdict(self), "model": model_hash, "version": 1}
@@ -266,37 +271,44 @@ def _final_residual(lm: nn.Module, s: Sentences) -> Tensor:
     return activations_at_stop(lm, "transformer.ln_f", s)
 
 
-def run_point(lm: nn.Module, p: Point) -> dict[str, Any]:
-    """Finetune a reporter for one point and measure it (see the module docstring)."""
+def run_point(lm: nn.Module, p: Point, reporter_base: nn.Module | None = None) -> dict[str, Any]:
+    """Finetune a reporter for one point and measure it (see the module docstring). ``reporter_base``: the
+    control's LM (``p.reporter`` names its folder); the labels always come from ``lm``."""
     t0 = time.perf_counter()
+    control = reporter_base is not None
     calib = calibration(lm, p.layer)[:, p.neuron]
     e = edges(calib)
     train = sentences(lm, p.n_train, TRAIN_SEED + p.seed)
     test = sentences(lm, N_TEST, TEST_SEED)
     y_train = to_bins(activations_at_stop(lm, p.layer, train)[:, p.neuron], e)
     y_test = to_bins(activations_at_stop(lm, p.layer, test)[:, p.neuron], e)
-    reporter, report, bin_ids = train_reporter(lm, p, train, y_train)
+    reporter, report, bin_ids = train_reporter(reporter_base if control else lm, p, train, y_train)
     pred = reported_bins(reporter, test, report, bin_ids)
     err = (pred - y_test).abs().float()
-    # drift: the reporter's own neuron, read at the same sentences
-    own = to_bins(activations_at_stop(reporter, p.layer, test)[:, p.neuron], e)
-    # causal check: clamp the neuron at the full stop to its 5th and 95th calibration percentiles
-    lo, hi = torch.quantile(calib.double(), torch.tensor([0.05, 0.95], dtype=torch.float64)).float().tolist()
+    drift = shift = None
+    if not control:
+        # drift: the reporter's own neuron, read at the same sentences
+        own = to_bins(activations_at_stop(reporter, p.layer, test)[:, p.neuron], e)
+        drift = float((own != y_test).float().mean())
+        # causal check: clamp the neuron at the full stop to its 5th and 95th calibration percentiles
+        lo, hi = torch.quantile(calib.double(), torch.tensor([0.05, 0.95], dtype=torch.float64)).float().tolist()
 
-    def clamp(value: float):
-        def fn(out: Tensor) -> Tensor:  # the whole test set in one batch: row r's full stop is test.stop[r]
-            out = out.clone()
-            out[torch.arange(len(out)), test.stop, p.neuron] = value
-            return out
-        return fn
+        def clamp(value: float):
+            def fn(out: Tensor) -> Tensor:  # the whole test set in one batch: row r's full stop is test.stop[r]
+                out = out.clone()
+                out[torch.arange(len(out)), test.stop, p.neuron] = value
+                return out
+            return fn
 
-    def mean_report(value: float) -> float:
-        return float(reported_bins(reporter, test, report, bin_ids, {p.layer: clamp(value)}, len(test.ids)).float().mean())
-    shift = mean_report(hi) - mean_report(lo)
-    ceiling = probe_ceiling(_final_residual(lm, train), y_train, _final_residual(lm, test), y_test)
+        def mean_report(value: float) -> float:
+            return float(reported_bins(reporter, test, report, bin_ids, {p.layer: clamp(value)}, len(test.ids))
+                         .float().mean())
+        shift = mean_report(hi) - mean_report(lo)
+    reader = reporter_base if control else lm
+    ceiling = probe_ceiling(_final_residual(reader, train), y_train, _final_residual(reader, test), y_test)
     return {"point": asdict(p), "depth": depth(p.layer), "accuracy": float((err == 0).float().mean()),
-            "mae": float(err.mean()), "probe_ceiling": ceiling, "drift": float((own != y_test).float().mean()),
-            "causal_shift": shift, "label_share": [float((y_test == k).float().mean()) for k in range(BINS)],
+            "mae": float(err.mean()), "probe_ceiling": ceiling, "drift": drift, "causal_shift": shift,
+            "label_share": [float((y_test == k).float().mean()) for k in range(BINS)],
             "seconds": time.perf_counter() - t0}
 
 
@@ -309,6 +321,7 @@ class Grid:
     k_variance: int
     k_random: int
     seeds: tuple[int, ...] = (0,)
+    control: str | None = None  # the cross-model control's LM folder: every point is also run with it as reporter
 
 
 GRIDS = {
@@ -321,8 +334,9 @@ def grid_points(lm: nn.Module, grid: Grid) -> list[Point]:
     points = []
     for layer in grid.layers or tuple(report_points(lm)):
         for neuron, why in choose_neurons(lm, layer, grid.k_variance, grid.k_random, seed=0):
-            points += [Point(layer, neuron, n, mode, seed=s, choice=why) for n in grid.n_train for mode in grid.modes
-                       for s in grid.seeds]
+            for reporter in (None, grid.control) if grid.control else (None,):
+                points += [Point(layer, neuron, n, mode, seed=s, choice=why, reporter=reporter) for n in grid.n_train
+                           for mode in grid.modes for s in grid.seeds]
     return points
 
 
@@ -339,12 +353,14 @@ def run_grid(out: str | Path, grid: Grid, lm_path: str | None = None, progress: 
     io.clean_stale(out)
     records = []
     points = grid_points(lm, grid)
+    control = load_lm(grid.control) if grid.control else None
     for p in tqdm(points, desc="activation reporting", disable=not progress):
         path = out / "points" / f"{p.key(h)}.json"
         if path.exists():
             records.append(json.loads(path.read_text()))
             continue
-        rec = {**run_point(lm, p), "lm": h}
+        rec = {**run_point(lm, p, control if p.reporter else None), "lm": h,
+               "reporter_lm": lm_hash(p.reporter) if p.reporter else h}
         io.write_json(path, rec)
         records.append(rec)
     write_tables(records, out)
@@ -353,10 +369,12 @@ def run_grid(out: str | Path, grid: Grid, lm_path: str | None = None, progress: 
 
 def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
-    for r in sorted(records, key=lambda r: (r["depth"], r["point"]["n_train"], r["point"]["mode"], r["point"]["neuron"])):
+    for r in sorted(records, key=lambda r: (r["depth"], r["point"]["n_train"], r["point"]["mode"], r["point"]["neuron"],
+                                            bool(r["point"].get("reporter")))):
         p = r["point"]
         rows.append({"layer": p["layer"], "depth": r["depth"], "neuron": p["neuron"], "choice": p["choice"],
-                     "mode": p["mode"], "n_train": p["n_train"], "accuracy": r["accuracy"], "mae": r["mae"],
+                     "reporter": "control" if p.get("reporter") else "self", "mode": p["mode"], "n_train": p["n_train"],
+                     "accuracy": r["accuracy"], "mae": r["mae"],
                      "probe_ceiling": r["probe_ceiling"], "probe_share": r["accuracy"] / max(r["probe_ceiling"], 1e-9),
                      "drift": r["drift"], "causal_shift": r["causal_shift"], "lm": r["lm"], "seconds": r["seconds"]})
     return rows
@@ -388,10 +406,11 @@ def plot_by_depth(df: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for (mode, n), g in df.groupby(["mode", "n_train"]):
+    for (who, mode, n), g in df.groupby(["reporter", "mode", "n_train"]):
         m = g.groupby("depth").accuracy.mean()
-        ax.plot(m.index, m.values, marker="o", label=f"{mode}, n = {n}")
-    ceiling = df.groupby("depth").probe_ceiling.mean()
+        ax.plot(m.index, m.values, marker="o" if who == "self" else "x", ls="-" if who == "self" else ":",
+                label=f"{mode}, n = {n}" + (" (another model reports)" if who == "control" else ""))
+    ceiling = df[df.reporter == "self"].groupby("depth").probe_ceiling.mean()
     ax.plot(ceiling.index, ceiling.values, "k--", label="probe ceiling")
     ax.axhline(CHANCE_ACC, color="grey", lw=0.8, label="chance")
     ax.set_xlabel("depth of the neuron (blocks; 0 = embeddings)")
