@@ -28,6 +28,7 @@ def test_a_point_trains_a_reporter_without_touching_the_base(tiny_lm):
     rec = act.run_point(lm, act.Point("transformer.h.0", 3, 64, "lora", epochs=1))
     assert all(torch.equal(before[k], v) for k, v in lm.state_dict().items())
     assert 0 <= rec["accuracy"] <= 1 and 0 <= rec["mae"] <= 9 and 0 <= rec["probe_ceiling"] <= 1
+    assert rec["accuracy_ci"][0] <= rec["accuracy"] <= rec["accuracy_ci"][1]
     assert 0 <= rec["drift"] <= 1 and abs(sum(rec["label_share"]) - 1) < 1e-5
     # LoRA trains adapters on the blocks and the new tokens' embeddings only: the embeddings of a sentence cannot
     # drift; full finetuning trains them too

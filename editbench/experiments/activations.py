@@ -19,7 +19,8 @@ or full finetuning of a copy, the loss on the answer only, for ``epochs`` passes
 another seed) finetuned on the same labels, from the first model's neuron; if it reports as well, the
 first model's report needs no access to its own internals. Drift and the causal check do not apply to it.
 
-**Measures** on held-out sentences: exact-bin accuracy and mean absolute bin error (chance: 0.10 and 3.3);
+**Measures** on held-out sentences: exact-bin accuracy (with a 95% bootstrap interval over the sentences) and
+mean absolute bin error (chance: 0.10 and 3.3);
 the **probe ceiling**, a multinomial logistic regression from the base's final residual stream (after the
 last layer norm) at the full stop to the bin, trained on the same examples; the **drift**, the share of
 held-out sentences where the copy's own neuron falls in another bin than the base's; and the **causal
@@ -43,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from editbench.core import UserError, capture, intervene, io
+from editbench.core.stats import output_bootstrap
 from editbench.tracks.text.train import encode_pairs
 from editbench.world import World, WorldConfig
 from editbench.world.descriptions import describe
@@ -306,7 +308,8 @@ def run_point(lm: nn.Module, p: Point, reporter_base: nn.Module | None = None) -
         shift = mean_report(hi) - mean_report(lo)
     reader = reporter_base if control else lm
     ceiling = probe_ceiling(_final_residual(reader, train), y_train, _final_residual(reader, test), y_test)
-    return {"point": asdict(p), "depth": depth(p.layer), "accuracy": float((err == 0).float().mean()),
+    accuracy, lo, hi = output_bootstrap({"accuracy": (err == 0).double()}, n_boot=1000, seed=p.seed)
+    return {"point": asdict(p), "depth": depth(p.layer), "accuracy": accuracy, "accuracy_ci": [lo, hi],
             "mae": float(err.mean()), "probe_ceiling": ceiling, "drift": drift, "causal_shift": shift,
             "label_share": [float((y_test == k).float().mean()) for k in range(BINS)],
             "seconds": time.perf_counter() - t0}
@@ -374,7 +377,8 @@ def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         p = r["point"]
         rows.append({"layer": p["layer"], "depth": r["depth"], "neuron": p["neuron"], "choice": p["choice"],
                      "reporter": "control" if p.get("reporter") else "self", "mode": p["mode"], "n_train": p["n_train"],
-                     "accuracy": r["accuracy"], "mae": r["mae"],
+                     "accuracy": r["accuracy"], "accuracy_lo": r["accuracy_ci"][0], "accuracy_hi": r["accuracy_ci"][1],
+                     "mae": r["mae"],
                      "probe_ceiling": r["probe_ceiling"], "probe_share": r["accuracy"] / max(r["probe_ceiling"], 1e-9),
                      "drift": r["drift"], "causal_shift": r["causal_shift"], "lm": r["lm"], "seconds": r["seconds"]})
     return rows
