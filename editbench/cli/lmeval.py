@@ -61,15 +61,15 @@ def run(args: argparse.Namespace) -> int:
         name = f"{method.name} fitted on {task.name} (n={args.n}, seed {args.seed})"
     else:
         edit, name = Edit("none"), "the unedited LM"
-    if type(edit).pair is not Edit.pair:
+    if not edit.uses_model:
         raise UsageError(f"{name} does not change the LM (it answers with the world's outputs); lm-eval scores models")
     try:
         results = evaluate(lm, args.tasks, folder, edit, limit=args.limit, batch_size=args.batch_size)
     except UserError:
         raise
     except Exception as err:
-        if args.method and is_builtin(args.method) or not args.method:
-            raise
+        if not args.method or is_builtin(args.method):
+            raise  # a bug inside editbench shows its traceback
         raise UsageError(f"method {args.method!r} failed during lm-eval: {type(err).__name__}: {err}") from None
     seconds = time.perf_counter() - t0
     print(f"lm-eval on {name}, {seconds:.1f} s")

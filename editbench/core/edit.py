@@ -88,6 +88,12 @@ class Edit:
     def cost(self) -> Cost:
         return self._cost
 
+    @property
+    def uses_model(self) -> bool:
+        """Whether the outputs after this edit are the model's (False for an edit whose :meth:`pair` answers
+        with something else, like the oracle's world outputs)."""
+        return type(self).pair is Edit.pair
+
     # -- outputs ---------------------------------------------------------------------------------------
     def pair(self, track: Any, session: Any, request: Any, inputs: Any) -> Any:
         """The track's outputs on ``inputs`` before and after this edit, with their readings."""

@@ -48,6 +48,7 @@ from editbench.core.stats import output_bootstrap
 from editbench.tracks.text.train import encode_pairs
 from editbench.world import World, WorldConfig
 from editbench.world.descriptions import describe
+from editbench.world.descriptions import sentences as split_sentences
 
 CALIBRATION_SEED, TRAIN_SEED, TEST_SEED = 2**46 + 1, 2**46 + 2, 2**46 + 3
 N_CALIBRATION, N_TEST = 2000, 400
@@ -113,7 +114,7 @@ def sentences(lm: nn.Module, n: int, seed: int) -> Sentences:
     rng = random.Random(seed)
     cut = []
     for d in describe(scene):
-        parts = [p.strip() + " ." for p in d.split(" .") if p.strip()]
+        parts = split_sentences(d)
         cut.append(" ".join(parts[:rng.randint(1, len(parts))]))
     ids, mask, labels = encode_pairs(lm.tokenizer, captions, cut)
     # encode_pairs appends <eos>: drop it, so each sequence ends at its full stop

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from editbench.core import io
+from editbench.world.descriptions import sentences
 
 
 def before_after_grid(summary: pd.DataFrame, task: str, budget: int, out: Path, scale: int = 1) -> Path | None:
@@ -46,12 +47,6 @@ def before_after_grid(summary: pd.DataFrame, task: str, budget: int, out: Path, 
         draw.text((label_w - 8, y + h // 2), label, fill="black", font=font, anchor="rm")
     return io.write_with(out, lambda tmp: canvas.save(tmp, format="PNG", optimize=True))
 
-
-
-def sentences(text: str) -> list[str]:
-    """A description's sentences (each a fact statement of the world's grammar), with their full stops."""
-    parts = [p.strip() for p in text.split(" .")]
-    return [p + " ." for p in parts if p]
 
 
 def highlight(text: str, other: str, tag: str) -> str:

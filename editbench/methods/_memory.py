@@ -35,8 +35,6 @@ from editbench.world.requests import EditRequest
 
 from ._text import decisions, proxy_targets, subject_mask
 
-SUBJECTS = ("lamp introduced", "table lamp", "floor lamp", "lamp named")
-
 
 @dataclass
 class ValueConfig(MethodConfig):
@@ -63,7 +61,7 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def subjects(lm: nn.Module, ids: Tensor, labels: Tensor) -> dict[str, Tensor]:
-    """(B, T) bool masks of :data:`SUBJECTS` in sequences encoded with :func:`encode_pairs`: ``lamp
+    """(B, T) bool masks of the subjects in sequences encoded with :func:`encode_pairs`: ``lamp
     introduced`` (the token before a lamp sentence's article), split by the kind that follows (``table
     lamp``, ``floor lamp``), and ``lamp named`` (the caption's lamp tokens)."""
     vocab = lm.tokenizer.get_vocab()
@@ -71,9 +69,9 @@ def subjects(lm: nn.Module, ids: Tensor, labels: Tensor) -> dict[str, Tensor]:
     nxt = torch.cat([ids[:, 1:], torch.full_like(ids[:, :1], -1)], 1)
     kind = torch.cat([ids[:, 3:], torch.full_like(ids[:, :3], -1)], 1)
     nxt_described = torch.cat([described[:, 1:], torch.zeros_like(described[:, :1])], 1)
+    # a "." followed by a lamp's sentence: "a"/"an", then its state, then its kind
     intro = (ids == vocab["."]) & nxt_described & ((nxt == vocab["a"]) | (nxt == vocab["an"])) & \
         ((kind == vocab["table"]) | (kind == vocab["floor"]))
-    # the sentence after the room's must be a lamp's: "a lit"/"an unlit" (not "a window", which is mid-sentence)
     return {"lamp introduced": intro, "table lamp": intro & (kind == vocab["table"]),
             "floor lamp": intro & (kind == vocab["floor"]), "lamp named": subject_mask(lm, ids, labels)}
 

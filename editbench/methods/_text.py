@@ -128,10 +128,6 @@ def subject_mask(lm: nn.Module, ids: Tensor, labels: Tensor, previous: str | Non
     return out
 
 
-def mlp_layers(lm: nn.Module) -> int:
-    return lm.config.n_layer
-
-
 def model_hash(lm: nn.Module) -> str:
     h = hashlib.sha256()
     for name, t in sorted(lm.state_dict().items()):

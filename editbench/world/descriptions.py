@@ -136,6 +136,11 @@ def render_facts(f: Facts) -> str:
     return " ".join(words)
 
 
+def sentences(description: str) -> list[str]:
+    """A description's sentences, each with its full stop (each states one fact of the grammar)."""
+    return [s.strip() + " ." for s in description.split(" .") if s.strip()]
+
+
 def describe(scene: Scene) -> list[str]:
     """The description of every scene of a batch."""
     return [render_facts(f) for f in scene_facts(scene)]

@@ -43,9 +43,9 @@ from editbench.core import Edit, UserError, io
 from editbench.world import World, WorldConfig
 from editbench.world.captions import parse_caption, rewrite_captions
 from editbench.world.config import WALL_COLORS
-from editbench.world.descriptions import PLACES, TIME_WORDS, describe, parse_description, scene_facts
+from editbench.world.descriptions import PLACES, TIME_WORDS, describe, parse_description, scene_facts, sentences
 
-from .tokenizer import normalise
+from .tokenizer import prompt_text
 
 TASK_VERSION = 1
 TASKS = ("lamp_state", "lamp_facts", "lamp_describe", "lamp_perplexity")
@@ -53,14 +53,6 @@ SEEDS = {"lamp_state": 2**45 + 1, "lamp_facts": 2**45 + 2, "lamp_describe": 2**4
 SCENES = {"lamp_state": 300, "lamp_facts": 300, "lamp_describe": 64, "lamp_perplexity": 200}
 COLLATERAL_TASKS = ("lamp_facts", "lamp_perplexity")
 BOS, SEP, EOS = "<bos>", "<sep>", "<eos>"
-
-
-def _prompt(caption: str) -> str:
-    return f"{BOS} {normalise(caption)} {SEP}"
-
-
-def _sentences(description: str) -> list[str]:
-    return [s.strip() + " ." for s in description.split(" .") if s.strip()]
 
 
 def build_docs(task: str) -> list[dict[str, Any]]:
@@ -75,8 +67,8 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     docs: list[dict[str, Any]] = []
     for cap, desc, f in zip(captions, descriptions, facts, strict=True):
-        sents = _sentences(desc)
-        prompt = _prompt(cap)
+        sents = sentences(desc)
+        prompt = prompt_text(cap)
         if task == "lamp_state" and f.lamps:
             k = rng.randrange(len(f.lamps))
             prefix = " ".join(sents[:1 + k])
@@ -112,25 +104,18 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     return docs
 
 
+_MULTIPLE_CHOICE = """output_type: multiple_choice
+doc_to_text: context
+doc_to_choice: choices
+doc_to_target: gold
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+"""
 _YAML = {
-    "lamp_state": """output_type: multiple_choice
-doc_to_text: context
-doc_to_choice: choices
-doc_to_target: gold
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-""",
-    "lamp_facts": """output_type: multiple_choice
-doc_to_text: context
-doc_to_choice: choices
-doc_to_target: gold
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-""",
+    "lamp_state": _MULTIPLE_CHOICE,
+    "lamp_facts": _MULTIPLE_CHOICE,
     "lamp_describe": """output_type: generate_until
 doc_to_text: context
 doc_to_target: caption
@@ -229,7 +214,7 @@ def _hflm_class():
 
         def tok_encode(self, string: str, *args: Any, **kwargs: Any) -> list[int]:
             if self._edit_prompt:
-                string = _PROMPT.sub(lambda m: _prompt(rewrite_captions([m.group(1)], self._edit_prompt)[0]), string)
+                string = _PROMPT.sub(lambda m: prompt_text(rewrite_captions([m.group(1)], self._edit_prompt)[0]), string)
             return super().tok_encode(string, *args, **kwargs)
 
     return EditedLM
@@ -267,6 +252,7 @@ def evaluate(lm: Any, tasks: list[str], folder: str | Path, edit: Edit | None = 
     {task: {metric: value, metric_stderr: value}}."""
     import lm_eval
     import lm_eval.evaluator as lm_evaluator
+
     manager = task_manager(folder)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:

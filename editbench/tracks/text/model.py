@@ -25,7 +25,7 @@ from transformers.pytorch_utils import Conv1D
 
 from editbench.core.hooks import HookPoint
 
-from .tokenizer import build_tokenizer, normalise
+from .tokenizer import build_tokenizer, prompt_text
 
 #: every Conv1D of the blocks (attention in and out, MLP in and out): where LoRA adapters go on the lamp LM
 CONV1D_MODULES = r"transformer\.h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)"
@@ -90,7 +90,7 @@ class LampLM(GPT2LMHeadModel):
     def encode_prompts(self, captions: list[str]) -> tuple[Tensor, Tensor]:
         """``<bos> caption <sep>``, left-padded: (B, T) ids and attention mask."""
         tok = self.tokenizer
-        texts = [f"{tok.bos_token} {normalise(c)} {tok.sep_token}" for c in captions]
+        texts = [prompt_text(c) for c in captions]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
 

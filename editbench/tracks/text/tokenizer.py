@@ -22,6 +22,11 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
                                    sep_token=SEP, padding_side="left", model_max_length=256)
 
 
+def prompt_text(caption: str) -> str:
+    """The LM's prompt for a caption as text: ``<bos> caption <sep>``."""
+    return f"{BOS} {normalise(caption)} {SEP}"
+
+
 def normalise(caption: str) -> str:
     """A caption as the tokenizer reads it (lower case, commas as words)."""
     return " ".join(caption.lower().replace(",", " , ").split())

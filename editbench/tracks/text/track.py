@@ -151,7 +151,7 @@ class TextTrack(Track):
 
         from .lm_tasks import COLLATERAL_TASKS, default_folder, evaluate
 
-        if type(edit).pair is not Edit.pair:
+        if not edit.uses_model:
             return None
         lm, tasks = session.models["lm"], list(COLLATERAL_TASKS)
         with contextlib.redirect_stderr(stdio.StringIO()):  # lm-eval's progress bars, once per cell
