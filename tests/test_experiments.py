@@ -1,5 +1,5 @@
 """Activation reporting (seed 004) on a tiny lamp LM: labels from the frozen base, a finetuned reporter, its
-measures, and a grid that resumes."""
+measures, and a grid that runs on the harness's executors and resumes."""
 
 import json
 
@@ -25,30 +25,66 @@ def test_labels_are_deciles_of_the_base_and_sentences_end_at_a_full_stop(tiny_lm
 def test_a_point_trains_a_reporter_without_touching_the_base(tiny_lm):
     lm = load_lm(tiny_lm)
     before = {k: v.clone() for k, v in lm.state_dict().items()}
-    rec = act.run_point(lm, act.Point("transformer.h.0", 3, 64, "lora", epochs=1))
+    rec = act.run_point(lm, act.Point("transformer.h.0", 3, 64, "lora", steps=2))
     assert all(torch.equal(before[k], v) for k, v in lm.state_dict().items())
     assert 0 <= rec["accuracy"] <= 1 and 0 <= rec["mae"] <= 9 and 0 <= rec["probe_ceiling"] <= 1
     assert rec["accuracy_ci"][0] <= rec["accuracy"] <= rec["accuracy_ci"][1]
     assert 0 <= rec["drift"] <= 1 and abs(sum(rec["label_share"]) - 1) < 1e-5
     # LoRA trains adapters on the blocks and the new tokens' embeddings only: the embeddings of a sentence cannot
     # drift; full finetuning trains them too
-    lora = act.run_point(lm, act.Point("transformer.drop", 3, 64, "lora", epochs=1))
-    full = act.run_point(lm, act.Point("transformer.drop", 3, 64, "full", epochs=1))
+    lora = act.run_point(lm, act.Point("transformer.drop", 3, 64, "lora", steps=2))
+    full = act.run_point(lm, act.Point("transformer.drop", 3, 64, "full", steps=2))
     assert lora["drift"] == 0.0 and full["drift"] > 0.0
 
 
+def _grid(**kw):
+    return act.Grid((act.Part("depth", ("base",), ("transformer.h.0",), (32,), **kw),), steps=2)
+
+
 def test_the_grid_resumes_and_writes_its_tables(tiny_lm, tmp_path, monkeypatch):
-    grid = act.Grid(("transformer.h.0",), (32,), ("lora",), 1, 0)
-    monkeypatch.setitem(act.GRIDS, "quick", grid)
-    assert main(["experiment", "activations", "--quick", "--lm", tiny_lm, "--out", str(tmp_path)]) == 0
-    files = list((tmp_path / "points").glob("*.json"))
+    monkeypatch.setitem(act.GRIDS, "quick", _grid())
+    assert main(["experiment", "activations", "--quick", "--lm", tiny_lm, "--out", str(tmp_path),
+                 "--executor", "inline"]) == 0
+    files = list((tmp_path / "points").rglob("*.json"))
     assert len(files) == 1
+    rec = json.loads(files[0].read_text())
+    assert rec["status"] == "ok" and rec["provenance"]["checkpoints"]["lm"] and rec["provenance"]["versions"]
     stamp = files[0].stat().st_mtime_ns
-    assert main(["experiment", "activations", "--quick", "--lm", tiny_lm, "--out", str(tmp_path)]) == 0
+    assert main(["experiment", "activations", "--quick", "--lm", tiny_lm, "--out", str(tmp_path),
+                 "--executor", "inline"]) == 0
     assert files[0].stat().st_mtime_ns == stamp  # done points are not recomputed
-    rows = json.loads((tmp_path / "activations.json").read_text())["rows"]
-    assert rows[0]["layer"] == "transformer.h.0" and (tmp_path / "accuracy_by_depth.png").exists()
+    data = json.loads((tmp_path / "activations.json").read_text())
+    assert data["rows"][0]["layer"] == "transformer.h.0" and data["answer"][0]["size"] == "base"
+    assert (tmp_path / "accuracy_by_depth.png").exists() and (tmp_path / "accuracy_by_examples.png").exists()
     assert "chance 0.10" in (tmp_path / "activations.md").read_text()
+
+
+def test_points_give_the_same_files_inline_and_in_worker_processes(tiny_lm, tmp_path):
+    grid = act.Grid((act.Part("depth", ("base",), ("transformer.h.0", "transformer.drop"), (32,)),), steps=2)
+    inline = act.run_grid(tmp_path / "inline", grid, {"base": tiny_lm}, executor="inline", progress=False)
+    procs = act.run_grid(tmp_path / "process", grid, {"base": tiny_lm}, executor="process", workers=2, progress=False)
+    assert len(inline["records"]) == len(procs["records"]) == 2 and not procs["failed"]
+    for a, b in zip(inline["records"], procs["records"], strict=True):
+        drop = ("seconds", "provenance")
+        assert {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items() if k not in drop}
+
+
+def test_a_failing_point_is_recorded_and_redone_on_the_next_run(tiny_lm, tmp_path, monkeypatch):
+    grid = _grid(modes=("sideways",))  # not a finetuning mode: the point fails
+    rep = act.run_grid(tmp_path, grid, {"base": tiny_lm}, executor="inline", progress=False)
+    assert not rep["records"] and len(rep["failed"]) == 1 and "mode must be" in rep["failed"][0]["error"]
+    again = act.run_grid(tmp_path, grid, {"base": tiny_lm}, executor="inline", progress=False)
+    assert again["ran"] == 1  # a failed point is not kept as done
+    monkeypatch.setitem(act.GRIDS, "quick", grid)
+    assert main(["experiment", "activations", "--quick", "--lm", tiny_lm, "--out", str(tmp_path),
+                 "--executor", "inline"]) == 1
+
+
+def test_unknown_models_are_usage_errors(tiny_lm, tmp_path, capsys):
+    assert main(["experiment", "activations", "--quick", "--model", "huge=x", "--out", str(tmp_path)]) == 2
+    assert main(["experiment", "activations", "--quick", "--model", "nofolder", "--out", str(tmp_path)]) == 2
+    assert main(["experiment", "activations", "--quick", "--lm", str(tmp_path / "missing"), "--out",
+                 str(tmp_path)]) == 2
 
 
 def test_the_cross_model_control_reports_another_models_neuron(tiny_lm, tmp_path):
@@ -58,10 +94,11 @@ def test_the_cross_model_control_reports_another_models_neuron(tiny_lm, tmp_path
                      progress=False) / "lm"
     lm, control = load_lm(tiny_lm), load_lm(str(other))
     assert not torch.equal(lm.transformer.wte.weight, control.transformer.wte.weight)
-    p = act.Point("transformer.h.0", 3, 64, "lora", epochs=1, reporter=str(other))
+    p = act.Point("transformer.h.0", 3, 64, "lora", steps=2, reporter=str(other))
     rec = act.run_point(lm, p, control)
-    own = act.run_point(lm, act.Point("transformer.h.0", 3, 64, "lora", epochs=1))
+    own = act.run_point(lm, act.Point("transformer.h.0", 3, 64, "lora", steps=2))
     assert rec["label_share"] == own["label_share"]  # the same labels: the first model's neuron
     assert rec["drift"] is None and rec["causal_shift"] is None and own["drift"] is not None
-    grid = act.Grid(("transformer.h.0",), (32,), ("lora",), 1, 0, control=str(other))
-    assert [p.reporter for p in act.grid_points(lm, grid)] == [None, str(other)]
+    grid = _grid(control=True)
+    points = act.grid_points(grid, {"base": lm}, {"base": tiny_lm, "control": str(other)})
+    assert [p.reporter for p in points] == [None, str(other)]

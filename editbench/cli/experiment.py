@@ -3,33 +3,67 @@
 from __future__ import annotations
 
 import argparse
-import time
+
+from editbench.core import UserError
+
+from .common import csv, positive_int
+
+
+def _models(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, folder = pair.partition("=")
+        if not sep or not name or not folder:
+            raise UserError(f"--model takes NAME=FOLDER (e.g. large=runs/lm-large/lm), got {pair!r}")
+        out[name] = folder
+    return out
 
 
 def activations(args: argparse.Namespace) -> int:
-    import dataclasses
+    from editbench.experiments.activations import GRIDS, MODELS, run_grid, summary_rows
 
-    from editbench.experiments.activations import GRIDS, run_grid, summary_rows
-
-    t0 = time.perf_counter()
-    grid = dataclasses.replace(GRIDS["quick" if args.quick else "default"], control=args.control_lm)
-    records = run_grid(args.out, grid, lm_path=args.lm)
-    for r in summary_rows(records):
+    models = _models(args.model)
+    for name in models:
+        if name not in MODELS:
+            raise UserError(f"unknown model {name!r} in --model; known: {', '.join(MODELS)}")
+    if args.lm:
+        models["base"] = args.lm
+    grid = GRIDS["quick" if args.quick else args.grid]
+    if args.only:
+        bad = [m for m in args.only if m not in MODELS]
+        if bad:
+            raise UserError(f"unknown model {bad[0]!r} in --only; known: {', '.join(MODELS)}")
+        grid = grid.only(args.only)
+    rep = run_grid(args.out, grid, models, executor=args.executor, workers=args.workers, timeout_s=args.timeout)
+    for r in summary_rows(rep["records"]):
         extra = (f" drift {r['drift']:.3f} causal {r['causal_shift']:+.2f}" if r["reporter"] == "self"
                  else " (another model reports)")
-        print(f"{r['layer']:<26} neuron {r['neuron']:<4} {r['mode']:<5} n={r['n_train']:<5} accuracy {r['accuracy']:.3f} "
-              f"mae {r['mae']:.2f} probe {r['probe_ceiling']:.3f}{extra}")
-    print(f"{len(records)} points in {time.perf_counter() - t0:.0f} s; tables and plot in {args.out}")
-    return 0
+        print(f"{r['size']:<6} {r['layer']:<24} neuron {r['neuron']:<4} {r['mode']:<4} n={r['n_train']:<5} "
+              f"accuracy {r['accuracy']:.3f} [{r['accuracy_lo']:.3f}, {r['accuracy_hi']:.3f}] mae {r['mae']:.2f} "
+              f"probe {r['probe_ceiling']:.3f}{extra}")
+    for f in rep["failed"]:
+        print(f"FAILED {f['point']['layer']} neuron {f['point']['neuron']}: {f['error']}")
+    print(f"{len(rep['records'])} points ok, {len(rep['failed'])} failed ({rep['ran']} run now in "
+          f"{rep['wall_s']:.0f} s wall); tables and plots in {args.out}")
+    return 1 if rep["failed"] else 0
 
 
 def register(sub) -> None:
+    from editbench.harness import EXECUTORS
+
     p = sub.add_parser("experiment", help="studies that are not edit tasks")
     s = p.add_subparsers(dest="experiment", required=True, parser_class=type(p))
     a = s.add_parser("activations", help="can the lamp LM be finetuned to report one of its own neurons?")
-    a.add_argument("--out", required=True, help="folder for the points (resumable), tables and plot")
-    a.add_argument("--quick", action="store_true", help="two layers, one neuron each, one training size (CI)")
-    a.add_argument("--lm", default=None, help="lamp LM folder (default: the shipped one)")
-    a.add_argument("--control-lm", default=None, help="a second LM (another seed) that also learns to report the "
-                   "first one's neurons: the cross-model control")
+    a.add_argument("--out", required=True, help="folder for the points (resumable), tables and plots")
+    a.add_argument("--grid", choices=("default", "quick"), default="default")
+    a.add_argument("--quick", action="store_true", help="the quick grid: two layers of the shipped LM, one training "
+                   "size (CI)")
+    a.add_argument("--lm", default=None, help="the base lamp LM's folder (default: the shipped one)")
+    a.add_argument("--model", action="append", default=[], metavar="NAME=FOLDER",
+                   help="replace one of the grid's models (small, base, large, control) by a folder")
+    a.add_argument("--only", type=csv(str), default=None, metavar="NAMES",
+                   help="run only these models' points (e.g. base or small,base,control)")
+    a.add_argument("--executor", choices=EXECUTORS.names(), default="process")
+    a.add_argument("--workers", type=positive_int, default=2)
+    a.add_argument("--timeout", type=float, default=1800, help="seconds a point may run (process executor)")
     a.set_defaults(func=activations)

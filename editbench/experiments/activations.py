@@ -13,7 +13,15 @@ itself.
 highest-variance neurons at full stops over the calibration corpus, then neurons drawn at random (seeded).
 
 **Finetuning.** LoRA (peft, on every ``Conv1D`` of the blocks, with the new tokens' embeddings trained too)
-or full finetuning of a copy, the loss on the answer only, for ``epochs`` passes over ``n_train`` examples.
+or full finetuning of a copy, the loss on the answer only, for a fixed number of optimiser steps over
+``n_train`` distinct examples (so the training-examples axis varies the data, not the compute).
+
+**Models.** The lamp LM family: ``small`` (4 blocks, width 80), ``base`` (the shipped LM: 4 blocks, width
+128) and ``large`` (6 blocks, width 160), and ``control`` (the base's architecture, another seed), each
+trained by ``editbench train lm`` with a fixed seed and shipped under ``assets/text/experiments``.
+
+**Grid.** Points run as jobs on the harness's executors (``inline``, ``process``), one result file each
+with its provenance, resumable like the suites' cells.
 
 **Cross-model control** (privileged access or not, as in Binder et al. 2024): a second LM (``reporter``,
 another seed) finetuned on the same labels, from the first model's neuron; if it reports as well, the
@@ -33,7 +41,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -58,8 +65,10 @@ CHANCE_ACC, CHANCE_MAE = 1 / BINS, 3.3  # uniform guess; mean |i - j| for i, j u
 
 @dataclass(frozen=True)
 class Point:
-    """One finetuning run: report neuron ``neuron`` of hook point ``layer`` of model ``model`` (a checkpoint
-    folder, or None for the shipped LM) from ``n_train`` examples with ``mode`` (``lora`` or ``full``)."""
+    """One finetuning run, and a job the harness's executors run: report neuron ``neuron`` of hook point
+    ``layer`` of model ``model`` (an LM folder, or None for the shipped LM) from ``n_train`` distinct
+    examples with ``mode`` (``lora`` or ``full``), ``steps`` optimiser steps of ``batch_size`` examples (the
+    same compute at every ``n_train``: more examples, fewer passes over each)."""
 
     layer: str
     neuron: int
@@ -67,16 +76,50 @@ class Point:
     mode: str = "lora"
     model: str | None = None
     seed: int = 0
-    epochs: int = 4
+    steps: int = 256
     lr: float = 1e-3
     batch_size: int = 32
     rank: int = 8
     choice: str = ""  # why this neuron: "variance k" or "random k"
     reporter: str | None = None  # the cross-model control: another LM's folder, finetuned to report this one's neuron
+    size: str = ""  # the model's name in the grid (small, base, large): a label, not part of the key
 
-    def key(self, model_hash: str) -> str:
-        payload = {**asdict(self), "model": model_hash, "version": 1}
+    def key(self, model_hash: str, reporter_hash: str | None = None) -> str:
+        from editbench import __version__
+
+        payload = {**asdict(self), "model": model_hash, "reporter": reporter_hash, "size": None, "version": 2,
+                   "package": __version__}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def filename(self, model_hash: str, reporter_hash: str | None = None) -> str:
+        who = "control" if self.reporter else "self"
+        layer = self.layer.replace("transformer.", "")
+        return (f"points/{model_hash[:12]}/{layer}/{who}-{self.mode}-n{self.n_train}-u{self.neuron}-s{self.seed}-"
+                f"{self.key(model_hash, reporter_hash)}.json")
+
+    # the harness's job interface (editbench.harness.Job): run in any executor, result written atomically
+    def execute(self, path: str, key: str, prov: dict[str, Any], sessions: Any) -> str:
+        from editbench.results import write_result
+        from editbench.tracks.text.checkpoints import load_lm
+
+        start = time.perf_counter()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one thread: every executor computes the same floats
+        try:
+            session = sessions.get("text", {"lm": self.model})
+            lm = session.models["lm"]
+            base = session.memo(("reporter", self.reporter), lambda: load_lm(self.reporter)) if self.reporter else None
+            rec = {"status": "ok", "key": key, **run_point(lm, self, base, memo=session.memo), "provenance": prov}
+        except Exception as e:  # noqa: BLE001 - a failed point is recorded, the grid goes on
+            rec = self.failed_record(key, f"{type(e).__name__}: {e}", prov, time.perf_counter() - start)
+        finally:
+            torch.set_num_threads(threads)
+        write_result(path, rec)
+        return rec["status"]
+
+    def failed_record(self, key: str, error: str, prov: dict[str, Any], total_s: float) -> dict[str, Any]:
+        return {"status": "failed", "key": key, "point": asdict(self), "error": error, "seconds": total_s,
+                "provenance": prov}
 
 
 def report_points(lm: nn.Module) -> list[str]:
@@ -136,23 +179,31 @@ def activations_at_stop(lm: nn.Module, layer: str, s: Sentences, batch_size: int
     return torch.cat(outs)
 
 
-_CALIBRATION: dict[tuple[str, str], Tensor] = {}
+def _memo() -> Any:
+    """A memo like a session's (``memo(key, compute)``) for calls outside the harness."""
+    cache: dict[Any, Any] = {}
+
+    def memo(key: Any, compute: Any) -> Any:
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+    return memo
 
 
-def calibration(lm: nn.Module, layer: str) -> Tensor:
-    """(N_CALIBRATION, units): the layer at the full stops of the calibration corpus (kept per model and layer)."""
+def calibration(lm: nn.Module, layer: str, memo: Any = None) -> Tensor:
+    """(N_CALIBRATION, units): the layer at the full stops of the calibration corpus."""
     from editbench.methods._text import model_hash
 
-    key = (model_hash(lm), layer)
-    if key not in _CALIBRATION:
-        _CALIBRATION[key] = activations_at_stop(lm, layer, sentences(lm, N_CALIBRATION, CALIBRATION_SEED))
-    return _CALIBRATION[key]
+    memo = memo or _memo()
+    s = memo(("sentences", N_CALIBRATION, CALIBRATION_SEED), lambda: sentences(lm, N_CALIBRATION, CALIBRATION_SEED))
+    return memo(("calibration", model_hash(lm), layer), lambda: activations_at_stop(lm, layer, s))
 
 
-def choose_neurons(lm: nn.Module, layer: str, k_variance: int, k_random: int, seed: int) -> list[tuple[int, str]]:
+def choose_neurons(lm: nn.Module, layer: str, k_variance: int, k_random: int, seed: int, memo: Any = None
+                   ) -> list[tuple[int, str]]:
     """The documented rule: the ``k_variance`` highest-variance neurons at full stops over the calibration
     corpus, then ``k_random`` others drawn at random from ``seed``."""
-    acts = calibration(lm, layer)
+    acts = calibration(lm, layer, memo)
     order = acts.var(0).argsort(descending=True).tolist()
     chosen = [(u, f"variance {i + 1}") for i, u in enumerate(order[:k_variance])]
     rest = order[k_variance:]
@@ -223,10 +274,9 @@ def train_reporter(lm: nn.Module, p: Point, s: Sentences, bins: Tensor) -> tuple
     opt = torch.optim.AdamW(params, lr=p.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(p.seed)
     n = len(s.ids)
-    steps = max(1, math.ceil(p.epochs * n / p.batch_size))
     target = torch.tensor(bin_ids)[bins]
     work.train()
-    for _ in range(steps):
+    for _ in range(p.steps):
         idx = torch.randint(n, (min(p.batch_size, n),), generator=g)
         ids, mask, pos = _batch(s, idx, report)
         logits = work(input_ids=ids, attention_mask=mask).logits[torch.arange(len(idx)), pos].float()
@@ -274,17 +324,23 @@ def _final_residual(lm: nn.Module, s: Sentences) -> Tensor:
     return activations_at_stop(lm, "transformer.ln_f", s)
 
 
-def run_point(lm: nn.Module, p: Point, reporter_base: nn.Module | None = None) -> dict[str, Any]:
+def run_point(lm: nn.Module, p: Point, reporter_base: nn.Module | None = None, memo: Any = None) -> dict[str, Any]:
     """Finetune a reporter for one point and measure it (see the module docstring). ``reporter_base``: the
-    control's LM (``p.reporter`` names its folder); the labels always come from ``lm``."""
+    control's LM (``p.reporter`` names its folder); the labels always come from ``lm``. ``memo``: a session's
+    cache (sentences, the base's activations) shared by the points a worker runs."""
+    from editbench.methods._text import model_hash
+
     t0 = time.perf_counter()
     control = reporter_base is not None
-    calib = calibration(lm, p.layer)[:, p.neuron]
+    memo = memo or _memo()
+    h = model_hash(lm)
+    calib = calibration(lm, p.layer, memo)[:, p.neuron]
     e = edges(calib)
-    train = sentences(lm, p.n_train, TRAIN_SEED + p.seed)
-    test = sentences(lm, N_TEST, TEST_SEED)
-    y_train = to_bins(activations_at_stop(lm, p.layer, train)[:, p.neuron], e)
-    y_test = to_bins(activations_at_stop(lm, p.layer, test)[:, p.neuron], e)
+    train = memo(("sentences", p.n_train, TRAIN_SEED + p.seed), lambda: sentences(lm, p.n_train, TRAIN_SEED + p.seed))
+    test = memo(("sentences", N_TEST, TEST_SEED), lambda: sentences(lm, N_TEST, TEST_SEED))
+    y_train = to_bins(memo(("acts", h, p.layer, p.n_train, p.seed),
+                           lambda: activations_at_stop(lm, p.layer, train))[:, p.neuron], e)
+    y_test = to_bins(memo(("acts", h, p.layer, "test"), lambda: activations_at_stop(lm, p.layer, test))[:, p.neuron], e)
     reporter, report, bin_ids = train_reporter(reporter_base if control else lm, p, train, y_train)
     pred = reported_bins(reporter, test, report, bin_ids)
     err = (pred - y_test).abs().float()
@@ -308,7 +364,9 @@ def run_point(lm: nn.Module, p: Point, reporter_base: nn.Module | None = None) -
                          .float().mean())
         shift = mean_report(hi) - mean_report(lo)
     reader = reporter_base if control else lm
-    ceiling = probe_ceiling(_final_residual(reader, train), y_train, _final_residual(reader, test), y_test)
+    rh = model_hash(reader)
+    ceiling = probe_ceiling(memo(("final", rh, p.n_train, p.seed), lambda: _final_residual(reader, train)), y_train,
+                            memo(("final", rh, "test"), lambda: _final_residual(reader, test)), y_test)
     accuracy, lo, hi = output_bootstrap({"accuracy": (err == 0).double()}, n_boot=1000, seed=p.seed)
     return {"point": asdict(p), "depth": depth(p.layer), "accuracy": accuracy, "accuracy_ci": [lo, hi],
             "mae": float(err.mean()), "probe_ceiling": ceiling, "drift": drift, "causal_shift": shift,
@@ -317,112 +375,266 @@ def run_point(lm: nn.Module, p: Point, reporter_base: nn.Module | None = None) -
 
 
 # ---- the grid ------------------------------------------------------------------------------------------------
+EXPERIMENT_ASSETS = Path(__file__).resolve().parents[1] / "assets" / "text" / "experiments"
+SIZES = ("small", "base", "large")  # the lamp LM family, smallest first ("base" is the shipped LM)
+MODELS: dict[str, str | None] = {"small": str(EXPERIMENT_ASSETS / "small" / "lm"), "base": None,
+                                 "large": str(EXPERIMENT_ASSETS / "large" / "lm"),
+                                 "control": str(EXPERIMENT_ASSETS / "control" / "lm")}
+
+
+@dataclass(frozen=True)
+class Part:
+    """A block of the grid: ``models`` (names in :data:`MODELS`), their ``layers`` (None: every report
+    point), neurons by the rule of :func:`choose_neurons`, training sizes and modes; ``control``: the points
+    are also run with the control model reporting the first model's neuron."""
+
+    name: str
+    models: tuple[str, ...]
+    layers: tuple[str, ...] | None
+    n_train: tuple[int, ...]
+    modes: tuple[str, ...] = ("lora",)
+    k_variance: int = 1
+    k_random: int = 0
+    control: bool = False
+
+
 @dataclass(frozen=True)
 class Grid:
-    layers: tuple[str, ...] | None  # None: every report point of the model
-    n_train: tuple[int, ...]
-    modes: tuple[str, ...]
-    k_variance: int
-    k_random: int
+    parts: tuple[Part, ...]
+    steps: int = 256  # optimiser steps of 32 examples per point
     seeds: tuple[int, ...] = (0,)
-    control: str | None = None  # the cross-model control's LM folder: every point is also run with it as reporter
+
+    def only(self, names: tuple[str, ...] | list[str]) -> Grid:
+        """The grid restricted to the models ``names`` (a control part keeps its control points only where
+        ``control`` is among them)."""
+        from dataclasses import replace
+
+        parts = []
+        for p in self.parts:
+            models = tuple(m for m in p.models if m in names)
+            if models:
+                parts.append(replace(p, models=models, control=p.control and "control" in names))
+        return replace(self, parts=tuple(parts))
 
 
+DEPTH_N = 4096  # the training size of the depth sweep
 GRIDS = {
-    "quick": Grid(("transformer.h.0", "transformer.h.3.mlp.act"), (512,), ("lora",), 1, 0),
-    "default": Grid(None, (256, 1024, 4096), ("lora", "full"), 1, 1),
+    "quick": Grid((Part("depth", ("base",), ("transformer.h.0", "transformer.h.3.mlp.act"), (512,)),), steps=64),
+    "default": Grid((
+        Part("depth", SIZES, None, (DEPTH_N,)),  # every layer of every size, the top-variance neuron
+        Part("random neurons", ("base",), None, (DEPTH_N,), k_random=1),  # and a random neuron per layer
+        Part("control", ("base",), None, (DEPTH_N,), control=True),  # another model reports the base's neuron
+        Part("full finetuning", ("base",), ("transformer.drop", "transformer.h.1", "transformer.h.3"), (DEPTH_N,),
+             modes=("full",)),
+        Part("training examples", ("base",), ("transformer.h.0", "transformer.h.2", "transformer.h.3"),
+             (256, 1024, 16384)),
+    )),
 }
 
 
-def grid_points(lm: nn.Module, grid: Grid) -> list[Point]:
-    points = []
-    for layer in grid.layers or tuple(report_points(lm)):
-        for neuron, why in choose_neurons(lm, layer, grid.k_variance, grid.k_random, seed=0):
-            for reporter in (None, grid.control) if grid.control else (None,):
-                points += [Point(layer, neuron, n, mode, seed=s, choice=why, reporter=reporter) for n in grid.n_train
-                           for mode in grid.modes for s in grid.seeds]
-    return points
+def grid_points(grid: Grid, lms: dict[str, nn.Module], folders: dict[str, str | None]) -> list[Point]:
+    """Every point of the grid, once (parts may overlap), in grid order. ``lms``: the loaded models by name
+    (to choose their neurons), ``folders``: their folders (None: the shipped LM)."""
+    points: dict[Point, None] = {}
+    memo = _memo()
+    for part in grid.parts:
+        for name in part.models:
+            lm = lms[name]
+            for layer in part.layers or tuple(report_points(lm)):
+                for neuron, why in choose_neurons(lm, layer, part.k_variance, part.k_random, seed=0, memo=memo):
+                    for reporter in ((None, folders["control"]) if part.control else (None,)):
+                        for n in part.n_train:
+                            for mode in part.modes:
+                                for s in grid.seeds:
+                                    points[Point(layer, neuron, n, mode, folders[name], s, grid.steps, choice=why,
+                                                 reporter=reporter, size=name)] = None
+    return list(points)
 
 
-def run_grid(out: str | Path, grid: Grid, lm_path: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Run every point not already in ``out`` (one JSON file each, written atomically: an interrupted run
-    resumes), then write the tables and the plot; returns the records."""
-    from tqdm.auto import tqdm
-
+def run_grid(out: str | Path, grid: Grid, models: dict[str, str | None] | None = None, executor: str = "process",
+             workers: int = 2, timeout_s: float | None = 1800, progress: bool = True) -> dict[str, Any]:
+    """Run every point of ``grid`` not already in ``out`` on one of the harness's executors (one result file
+    per point, written atomically: an interrupted run resumes, a failed point is recorded and redone next
+    time), then write the tables and plots. ``models`` overrides :data:`MODELS` by name. Returns the records
+    (ok points), the failed ones and the wall time."""
+    from editbench.harness import is_done, run_jobs
+    from editbench.results import provenance
+    from editbench.tracks import get_track
     from editbench.tracks.text.checkpoints import lm_hash, load_lm
 
     out = Path(out)
-    lm = load_lm(lm_path)
-    h = lm_hash(lm_path)
+    folders = {**MODELS, **(models or {})}
+    names = sorted({m for part in grid.parts for m in part.models}, key=lambda m: (m not in SIZES, m))
+    if any(part.control for part in grid.parts):
+        names.append("control")
+    unknown = [n for n in names if n not in folders]
+    if unknown:
+        raise UserError(f"unknown model {unknown[0]!r}; known: {', '.join(folders)}")
+    lms = {n: load_lm(folders[n]) for n in names}
+    hashes = {folders[n]: lm_hash(folders[n]) for n in names}
+    provs: dict[str | None, dict[str, Any]] = {}
     io.clean_stale(out)
-    records = []
-    points = grid_points(lm, grid)
-    control = load_lm(grid.control) if grid.control else None
-    for p in tqdm(points, desc="activation reporting", disable=not progress):
-        path = out / "points" / f"{p.key(h)}.json"
-        if path.exists():
-            records.append(json.loads(path.read_text()))
-            continue
-        rec = {**run_point(lm, p, control if p.reporter else None), "lm": h,
-               "reporter_lm": lm_hash(p.reporter) if p.reporter else h}
-        io.write_json(path, rec)
-        records.append(rec)
+    todo, paths = [], []
+    for p in grid_points(grid, lms, folders):
+        if p.model not in provs:
+            provs[p.model] = provenance(get_track("text"), {"lm": p.model})
+        rh = hashes[p.reporter] if p.reporter else None
+        prov = {**provs[p.model], "reporter_lm": rh}
+        path = out / p.filename(hashes[p.model], rh)
+        paths.append(path)
+        if not is_done(path):
+            todo.append((p, path, p.key(hashes[p.model], rh), prov))
+    del lms
+    status, wall = run_jobs(todo, executor, workers, timeout_s, progress, desc="activation reporting")
+    records, failed = [], []
+    for path in paths:
+        rec = json.loads(path.read_text())
+        (records if rec["status"] == "ok" else failed).append(rec)
     write_tables(records, out)
-    return records
+    return {"records": records, "failed": failed, "ran": len(todo), "wall_s": wall, "status": status}
 
 
+# ---- tables, the answer and plots ----------------------------------------------------------------------------
 def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for r in sorted(records, key=lambda r: (r["depth"], r["point"]["n_train"], r["point"]["mode"], r["point"]["neuron"],
-                                            bool(r["point"].get("reporter")))):
+    def order(r: dict[str, Any]) -> tuple:
         p = r["point"]
-        rows.append({"layer": p["layer"], "depth": r["depth"], "neuron": p["neuron"], "choice": p["choice"],
-                     "reporter": "control" if p.get("reporter") else "self", "mode": p["mode"], "n_train": p["n_train"],
-                     "accuracy": r["accuracy"], "accuracy_lo": r["accuracy_ci"][0], "accuracy_hi": r["accuracy_ci"][1],
-                     "mae": r["mae"],
-                     "probe_ceiling": r["probe_ceiling"], "probe_share": r["accuracy"] / max(r["probe_ceiling"], 1e-9),
-                     "drift": r["drift"], "causal_shift": r["causal_shift"], "lm": r["lm"], "seconds": r["seconds"]})
+        size = p.get("size") or ""
+        return (SIZES.index(size) if size in SIZES else len(SIZES), size, r["depth"], p["n_train"], p["mode"],
+                p["neuron"], bool(p.get("reporter")))
+
+    rows = []
+    for r in sorted(records, key=order):
+        p = r["point"]
+        rows.append({"size": p.get("size") or "", "layer": p["layer"], "depth": r["depth"], "neuron": p["neuron"],
+                     "choice": p["choice"], "reporter": "control" if p.get("reporter") else "self", "mode": p["mode"],
+                     "n_train": p["n_train"], "accuracy": r["accuracy"], "accuracy_lo": r["accuracy_ci"][0],
+                     "accuracy_hi": r["accuracy_ci"][1], "mae": r["mae"], "probe_ceiling": r["probe_ceiling"],
+                     "probe_share": r["accuracy"] / max(r["probe_ceiling"], 1e-9), "drift": r["drift"],
+                     "causal_shift": r["causal_shift"], "lm": r["provenance"]["checkpoints"]["lm"],
+                     "reporter_lm": r["provenance"].get("reporter_lm"), "seconds": r["seconds"]})
+    return rows
+
+
+def _depth_view(df: Any) -> Any:
+    """The depth sweep: self-reports with LoRA of the top-variance neuron at the sweep's training size."""
+    n = DEPTH_N if (df.n_train == DEPTH_N).any() else df.n_train.max()
+    return df[(df.reporter == "self") & (df["mode"] == "lora") & (df.choice == "variance 1") & (df.n_train == n)]
+
+
+def answer_rows(df: Any) -> list[dict[str, Any]]:
+    """Per model size: the layers whose report beats chance (the 95% interval's lower end above 0.10), the
+    deepest of them, the last layer's accuracy, and the share of the probe ceiling reached where it beats chance."""
+    rows = []
+    view = _depth_view(df)
+    for size, g in view.groupby("size", sort=False):
+        g = g.sort_values("depth")
+        beats = g[g.accuracy_lo > CHANCE_ACC]
+        last = g.iloc[-1]
+        rows.append({"size": size, "lm": g.lm.iloc[0], "n_train": int(g.n_train.iloc[0]), "layers": len(g),
+                     "beat_chance": len(beats),
+                     "deepest_beating": beats.layer.iloc[-1] if len(beats) else "none",
+                     "deepest_depth": float(beats.depth.iloc[-1]) if len(beats) else float("nan"),
+                     "first_failing": (g[g.accuracy_lo <= CHANCE_ACC].layer.iloc[0]
+                                       if (g.accuracy_lo <= CHANCE_ACC).any() else "none"),
+                     "last_layer": last.layer, "last_accuracy": last.accuracy,
+                     "last_ci": [last.accuracy_lo, last.accuracy_hi],
+                     "best_accuracy": g.accuracy.max(), "best_layer": g.loc[g.accuracy.idxmax()].layer,
+                     "probe_share_where_beating": float(beats.probe_share.mean()) if len(beats) else float("nan")})
     return rows
 
 
 def write_tables(records: list[dict[str, Any]], out: str | Path) -> None:
-    """``activations.md``, ``.csv``, ``.json`` and ``accuracy_by_depth.png`` in ``out``."""
+    """``activations.md``, ``.csv``, ``.json`` (every point, and the answer per model size) and the plots
+    ``accuracy_by_depth.png`` and ``accuracy_by_examples.png`` in ``out``."""
     import pandas as pd
 
     out = Path(out)
     df = pd.DataFrame(summary_rows(records))
     if df.empty:
         return
-    head = (f"Activation reporting: exact-bin accuracy (chance {CHANCE_ACC:.2f}), mean absolute bin error (chance "
-            f"{CHANCE_MAE}), probe ceiling, drift and causal shift per point; lamp LM {', '.join(sorted(df.lm.unique()))}; "
+    answer = answer_rows(df)
+    lms = ", ".join(f"{s} {h}" for s, h in df.groupby("size", sort=False).lm.first().items())
+    head = (f"Activation reporting: exact-bin accuracy [95% CI] (chance {CHANCE_ACC:.2f}), mean absolute bin error "
+            f"(chance {CHANCE_MAE}), probe ceiling, drift and causal shift per point; lamp LMs {lms}; "
             f"{N_TEST} held-out sentences.\n\n")
-    view = df.drop(columns=["lm"]).round(3)
+    ans = pd.DataFrame(answer)
+    if not ans.empty:
+        ans = ans.assign(last_ci=ans.last_ci.map(lambda c: f"[{c[0]:.3f}, {c[1]:.3f}]"))
+        head += "Per model size (LoRA, top-variance neuron per layer):\n\n" + ans.round(3).to_markdown(index=False) + "\n\n"
+    view = df.drop(columns=["lm", "reporter_lm"]).round(3)
     io.write_text(out / "activations.md", head + view.to_markdown(index=False) + "\n")
     io.write_text(out / "activations.csv", df.to_csv(index=False))
-    io.write_json(out / "activations.json", {"rows": summary_rows(records), "chance": {"accuracy": CHANCE_ACC,
-                                                                                      "mae": CHANCE_MAE}})
+    io.write_json(out / "activations.json", {"rows": summary_rows(records), "answer": answer,
+                                             "chance": {"accuracy": CHANCE_ACC, "mae": CHANCE_MAE},
+                                             "n_test": N_TEST})
     plot_by_depth(df, out / "accuracy_by_depth.png")
+    plot_by_examples(df, out / "accuracy_by_examples.png")
+
+
+def _errorbar(ax: Any, g: Any, x: str, **kw: Any) -> None:
+    g = g.sort_values(x)
+    ax.errorbar(g[x], g.accuracy, yerr=[g.accuracy - g.accuracy_lo, g.accuracy_hi - g.accuracy], capsize=2, **kw)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    io.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)
+    return path
 
 
 def plot_by_depth(df: Any, path: Path) -> Path:
+    """Accuracy against the neuron's depth, one panel per model size: the self-report (top-variance and random
+    neurons, LoRA and full finetuning), the control model reporting the same neuron, the probe ceiling, chance."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for (who, mode, n), g in df.groupby(["reporter", "mode", "n_train"]):
-        m = g.groupby("depth").accuracy.mean()
-        ax.plot(m.index, m.values, marker="o" if who == "self" else "x", ls="-" if who == "self" else ":",
-                label=f"{mode}, n = {n}" + (" (another model reports)" if who == "control" else ""))
-    ceiling = df[df.reporter == "self"].groupby("depth").probe_ceiling.mean()
-    ax.plot(ceiling.index, ceiling.values, "k--", label="probe ceiling")
+    n = DEPTH_N if (df.n_train == DEPTH_N).any() else df.n_train.max()
+    d = df[df.n_train == n]
+    sizes = list(dict.fromkeys(d["size"]))
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 3.6), sharey=True, squeeze=False)
+    styles = [("self", "lora", "variance", dict(marker="o", label="LoRA, top-variance neuron")),
+              ("self", "lora", "random", dict(marker="s", ls="--", label="LoRA, random neuron")),
+              ("self", "full", "variance", dict(marker="^", ls="-.", label="full finetuning")),
+              ("control", "lora", "variance", dict(marker="x", ls=":", label="another model reports (control)"))]
+    for ax, size in zip(axes[0], sizes, strict=True):
+        g = d[d["size"] == size]
+        for who, mode, choice, kw in styles:
+            h = g[(g.reporter == who) & (g["mode"] == mode) & g.choice.str.startswith(choice)]
+            if len(h):
+                _errorbar(ax, h.groupby("depth", as_index=False).mean(numeric_only=True), "depth", **kw)
+        ceiling = g[g.reporter == "self"].groupby("depth").probe_ceiling.mean()
+        ax.plot(ceiling.index, ceiling.values, "k--", lw=1, label="probe ceiling (final residual)")
+        ax.axhline(CHANCE_ACC, color="grey", lw=0.8, label="chance")
+        ax.set_title(f"{size} (n = {n})")
+        ax.set_xlabel("depth of the neuron (blocks; 0 = embeddings)")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("exact-bin accuracy")
+    axes[0][-1].legend(fontsize=6)
+    return _save(fig, path)
+
+
+def plot_by_examples(df: Any, path: Path) -> Path:
+    """Accuracy against the number of distinct training examples (same optimiser steps), one line per layer
+    (self-reports, LoRA, top-variance neuron)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    d = df[(df.reporter == "self") & (df["mode"] == "lora") & (df.choice == "variance 1")]
+    for (size, layer), g in d.groupby(["size", "layer"], sort=False):
+        if g.n_train.nunique() > 1:
+            _errorbar(ax, g, "n_train", marker="o", label=f"{size}: {layer.replace('transformer.', '')}")
     ax.axhline(CHANCE_ACC, color="grey", lw=0.8, label="chance")
-    ax.set_xlabel("depth of the neuron (blocks; 0 = embeddings)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("distinct training examples (same number of optimiser steps)")
     ax.set_ylabel("exact-bin accuracy")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    io.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
-    return path
+    return _save(fig, path)

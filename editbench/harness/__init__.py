@@ -1,11 +1,13 @@
 """The harness: sessions (loaded models and cached unedited outputs), cells (tune, fit, score), the
-grid, executors, suites as data, and the checks every method gets."""
+grid, executors (which run any :class:`Job`: a cell, or a point of an experiment), suites as data, and the
+checks every method gets."""
 
 from .cell import SAMPLE_OUTPUTS, Cell, candidate_configs, execute_cell, fit, run_cell
-from .executors import EXECUTORS
-from .grid import estimate_full, make_grid, run_grid, run_named_suite, run_suite
+from .executors import EXECUTORS, Job
+from .grid import estimate_full, is_done, make_grid, run_grid, run_jobs, run_named_suite, run_suite
 from .session import Session, Sessions
 from .suites import SUITES, Suite
 
-__all__ = ["EXECUTORS", "SAMPLE_OUTPUTS", "SUITES", "Cell", "Session", "Sessions", "Suite", "candidate_configs",
-           "estimate_full", "execute_cell", "fit", "make_grid", "run_cell", "run_grid", "run_named_suite", "run_suite"]
+__all__ = ["EXECUTORS", "SAMPLE_OUTPUTS", "SUITES", "Cell", "Job", "Session", "Sessions", "Suite", "candidate_configs",
+           "estimate_full", "execute_cell", "fit", "is_done", "make_grid", "run_cell", "run_grid", "run_jobs",
+           "run_named_suite", "run_suite"]

@@ -64,6 +64,13 @@ class Cell:
         method = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.method)[:40]
         return f"{self.task}/{method}/n{self.budget}-s{self.seed}-{self.key(hashes)}.json"
 
+    # the job interface every executor runs (see executors.Job)
+    def execute(self, path: str, key: str, prov: dict[str, Any], sessions: Sessions) -> str:
+        return execute_cell(self, path, key, prov, sessions)
+
+    def failed_record(self, key: str, error: str, prov: dict[str, Any], total_s: float) -> dict[str, Any]:
+        return failed(self, key, error, prov, total_s).as_dict()
+
 
 def candidate_configs(method_cls: type[Method], tune: int, seed: int = 0, track: str | None = None
                       ) -> list[dict[str, Any]]:

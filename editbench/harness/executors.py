@@ -1,10 +1,11 @@
-"""Executors: one ``concurrent.futures``-style interface (``submit`` -> ``Future`` of a cell's status)
-over the engines that run cells. Each keeps its own :class:`~.session.Sessions`, so models and unedited
-outputs stay loaded between cells.
+"""Executors: one ``concurrent.futures``-style interface (``submit`` -> ``Future`` of a job's status)
+over the engines that run jobs. A job is a suite's :class:`~.cell.Cell` or any other picklable unit of
+work with the same two methods (:class:`Job`, e.g. a point of the activation-reporting experiment). Each
+executor keeps its own :class:`~.session.Sessions`, so models and unedited outputs stay loaded between jobs.
 
 * ``inline``: in this process, when submitted (tests; no time limit);
-* ``process``: ``workers`` long-lived spawned processes; a cell past its time limit has its process
-  killed (and replaced) and is recorded as failed, as is a cell whose process dies.
+* ``process``: ``workers`` long-lived spawned processes; a job past its time limit has its process
+  killed (and replaced) and is recorded as failed, as is a job whose process dies.
 """
 
 from __future__ import annotations
@@ -15,24 +16,33 @@ import multiprocessing as mp
 import queue
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from editbench.core import Registry
 
-from .cell import Cell, execute_cell, failed
 from .session import Sessions
 
 
+class Job(Protocol):
+    """What an executor runs: ``execute`` computes the job and writes its result file at ``path`` (ok or
+    failed) and returns its status; ``failed_record`` is the record written for it when its process dies or
+    runs past its limit."""
+
+    def execute(self, path: str, key: str, prov: dict[str, Any], sessions: Sessions) -> str: ...
+
+    def failed_record(self, key: str, error: str, prov: dict[str, Any], total_s: float) -> dict[str, Any]: ...
+
+
 class InlineExecutor:
-    """Runs each cell in this process when submitted (no time limit)."""
+    """Runs each job in this process when submitted (no time limit)."""
 
     def __init__(self, workers: int = 1, timeout_s: float | None = None, device: str = "cpu"):
         self.timeout_s = timeout_s
         self.sessions = Sessions(device)
 
-    def submit(self, cell: Cell, path: str, key: str, prov: dict[str, Any]) -> cf.Future:
+    def submit(self, job: Job, path: str, key: str, prov: dict[str, Any]) -> cf.Future:
         fut: cf.Future = cf.Future()
-        fut.set_result(execute_cell(cell, path, key, prov, self.sessions))
+        fut.set_result(job.execute(path, key, prov, self.sessions))
         return fut
 
     def shutdown(self) -> None:
@@ -40,7 +50,7 @@ class InlineExecutor:
 
 
 def _worker(conn, device: str) -> None:
-    """A long-lived cell process: runs the cells it is sent (keeping its sessions between them) and
+    """A long-lived worker process: runs the jobs it is sent (keeping its sessions between them) and
     answers each with its status; exits when its pipe closes."""
     sessions = Sessions(device)
     while True:
@@ -50,7 +60,8 @@ def _worker(conn, device: str) -> None:
             return
         if msg is None:
             return
-        status = execute_cell(*msg, sessions)
+        job, *args = msg
+        status = job.execute(*args, sessions)
         try:
             conn.send(status)
         except (BrokenPipeError, OSError):
@@ -58,8 +69,8 @@ def _worker(conn, device: str) -> None:
 
 
 class ProcessExecutor:
-    """Cells run in ``workers`` long-lived (spawned) processes that keep the models loaded; a cell past
-    ``timeout_s`` has its process killed (and replaced) and is recorded as failed, as is a cell whose
+    """Jobs run in ``workers`` long-lived (spawned) processes that keep the models loaded; a job past
+    ``timeout_s`` has its process killed (and replaced) and is recorded as failed, as is a job whose
     process dies."""
 
     def __init__(self, workers: int = 2, timeout_s: float | None = None, device: str = "cpu"):
@@ -70,9 +81,9 @@ class ProcessExecutor:
         for t in self.threads:
             t.start()
 
-    def submit(self, cell: Cell, path: str, key: str, prov: dict[str, Any]) -> cf.Future:
+    def submit(self, job: Job, path: str, key: str, prov: dict[str, Any]) -> cf.Future:
         fut: cf.Future = cf.Future()
-        self.jobs.put((fut, (cell, path, key, prov)))
+        self.jobs.put((fut, (job, path, key, prov)))
         return fut
 
     def _spawn(self):
@@ -101,20 +112,20 @@ class ProcessExecutor:
             job = self.jobs.get()
             if job is None:
                 break
-            fut, (cell, path, key, prov) = job
+            fut, (work, path, key, prov) = job
             if worker is None or not worker[0].is_alive():
                 worker = self._spawn()
             proc, conn = worker
             status, error = None, None
             try:
-                conn.send((cell, path, key, prov))
+                conn.send((work, path, key, prov))
                 if conn.poll(self.timeout_s):
                     status = conn.recv()
                 else:
-                    error = f"TimeoutError: cell ran past its limit of {self.timeout_s:.0f} s"
+                    error = f"TimeoutError: ran past its limit of {self.timeout_s:.0f} s"
             except (EOFError, BrokenPipeError, OSError):
                 proc.join(5)
-                error = f"the cell's process died with exit code {proc.exitcode}"
+                error = f"its process died with exit code {proc.exitcode}"
             if status is None:
                 self._stop(proc, conn, kill=True)
                 worker = None
@@ -122,8 +133,8 @@ class ProcessExecutor:
                 if timed_out or not Path(path).exists():
                     from editbench.results import write_result
 
-                    rec = failed(cell, key, error, prov, float(self.timeout_s or 0) if timed_out else float("nan"))
-                    write_result(path, rec.as_dict())
+                    write_result(path, work.failed_record(key, error, prov, float(self.timeout_s or 0) if timed_out
+                                                          else float("nan")))
                     status = "failed"
                 else:
                     status = json.loads(Path(path).read_text())["status"]

@@ -18,7 +18,7 @@ from editbench.results import provenance
 from editbench.tracks import get_track
 
 from .cell import Cell, describe
-from .executors import EXECUTORS
+from .executors import EXECUTORS, Job
 from .suites import SUITES, Suite
 
 
@@ -74,14 +74,38 @@ def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], ou
                      tune_at=s.tune_at, **s.cell_kwargs(), **kw)
 
 
+def is_done(path: Path) -> bool:
+    """Whether a job's result file is there and ok (a failed or corrupt one is recomputed)."""
+    try:
+        return json.loads(path.read_text()).get("status") == "ok"
+    except (json.JSONDecodeError, OSError):
+        return False
+
+
+def run_jobs(todo: list[tuple[Job, Path, str, dict[str, Any]]], executor: str = "process", workers: int = 2,
+             timeout_s: float | None = 1800, progress: bool = True, desc: str = "cells") -> tuple[dict[str, int], float]:
+    """Run (job, result path, key, provenance) items on an executor; returns the status counts and the wall time."""
+    from tqdm.auto import tqdm
+
+    ex = EXECUTORS.get(executor)(workers=workers, timeout_s=timeout_s)
+    t0 = time.perf_counter()
+    futures = {ex.submit(job, str(path), key, prov): job for job, path, key, prov in todo}
+    status = {"ok": 0, "failed": 0}
+    bar = tqdm(total=len(futures), desc=desc, disable=not progress)
+    for fut in cf.as_completed(futures):
+        status[fut.result()] += 1
+        bar.update(1)
+    bar.close()
+    ex.shutdown()
+    return status, time.perf_counter() - t0
+
+
 def run_grid(cells: list[Cell], out: str | Path, executor: str = "process", workers: int = 2,
              timeout_s: float | None = 1800, progress: bool = True) -> dict[str, Any]:
     """Run every cell not already done; returns counts, per-cell timings (the timing report) and each
     cell's result path (``paths``, by ``id(cell)``)."""
-    from tqdm.auto import tqdm
-
     out = Path(out)
-    ex_cls = EXECUTORS.get(executor)
+    EXECUTORS.get(executor)  # an unknown executor fails before anything runs
     provs: dict[tuple, dict[str, Any]] = {}
 
     def prov_of(cell: Cell) -> dict[str, Any]:
@@ -96,28 +120,15 @@ def run_grid(cells: list[Cell], out: str | Path, executor: str = "process", work
         prov = prov_of(cell)
         path = out / cell.filename(prov["checkpoints"])
         paths[id(cell)] = path.relative_to(out).as_posix()
-        if path.exists():
-            try:
-                if json.loads(path.read_text()).get("status") == "ok":
-                    skipped += 1
-                    continue
-            except (json.JSONDecodeError, OSError):
-                pass  # a corrupt file is recomputed
+        if is_done(path):
+            skipped += 1
+            continue
         todo.append((cell, path, prov))
     # longest first (finetuning, then the five-slice transfer task), so no worker idles at the end
     todo.sort(key=lambda cp: (describe(cp[0].method)["family"] != "finetune", cp[0].task != "ood_transfer",
                               -cp[0].tune))
-    ex = ex_cls(workers=workers, timeout_s=timeout_s)
-    t0 = time.perf_counter()
-    futures = {ex.submit(cell, str(path), cell.key(prov["checkpoints"]), prov): cell for cell, path, prov in todo}
-    status = {"ok": 0, "failed": 0}
-    bar = tqdm(total=len(futures), desc="cells", disable=not progress)
-    for fut in cf.as_completed(futures):
-        status[fut.result()] += 1
-        bar.update(1)
-    bar.close()
-    ex.shutdown()
-    wall = time.perf_counter() - t0
+    status, wall = run_jobs([(cell, path, cell.key(prov["checkpoints"]), prov) for cell, path, prov in todo],
+                            executor, workers, timeout_s, progress)
     timings = []
     for cell, path, _ in todo:
         rec = json.loads(path.read_text())
