@@ -57,6 +57,16 @@ def test_the_grid_resumes_and_writes_its_tables(tiny_lm, tmp_path, monkeypatch):
     assert data["rows"][0]["layer"] == "transformer.h.0" and data["answer"][0]["size"] == "base"
     assert (tmp_path / "accuracy_by_depth.png").exists() and (tmp_path / "accuracy_by_examples.png").exists()
     assert "chance 0.10" in (tmp_path / "activations.md").read_text()
+    # the leaderboard page's section: the answer per model size and both plots
+    from editbench.leaderboard.page import activations_section
+
+    (tmp_path / "site").mkdir()
+    html = activations_section(tmp_path, tmp_path / "site")
+    assert "id='activation-reporting'" in html and "<td>base</td>" in html
+    assert (tmp_path / "site" / "activations_accuracy_by_depth.png").exists()
+    assert activations_section(tmp_path / "site", tmp_path / "site") == ""  # no study there: no section
+    assert main(["leaderboard", "build", "--results", str(tmp_path), "--out", str(tmp_path / "x"), "--activations",
+                 str(tmp_path / "site")]) == 2
 
 
 def test_points_give_the_same_files_inline_and_in_worker_processes(tiny_lm, tmp_path):

@@ -8,16 +8,19 @@ from pathlib import Path
 from .common import Parser, UsageError, positive_int
 
 
-def build_and_print(results: list[str], out: str, budget: int | None) -> None:
+def build_and_print(results: list[str], out: str, budget: int | None, activations: str | None = None) -> None:
     from editbench.leaderboard import publish
 
-    res = publish(results, out, budget=budget)
+    if activations and not (Path(activations) / "activations.json").exists():
+        raise UsageError(f"--activations {activations}: no activations.json there (write it with editbench "
+                         "experiment activations --out DIR)")
+    res = publish(results, out, budget=budget, activations=activations)
     print("\n" + res["markdown"])
     print(f"leaderboard written to {out}/ (open {Path(out) / 'index.html'})")
 
 
 def build(args: argparse.Namespace) -> int:
-    build_and_print(args.results, args.out, args.budget)
+    build_and_print(args.results, args.out, args.budget, args.activations)
     return 0
 
 
@@ -42,6 +45,8 @@ def register(sub) -> None:
                         "side by side (e.g. your method's results with the published export)")
     p.add_argument("--out", required=True, help="output folder (e.g. site/)")
     p.add_argument("--budget", type=positive_int, default=None, help="evidence budget of the tables (default 16)")
+    p.add_argument("--activations", default=None, metavar="DIR",
+                   help="add the activation-reporting study in DIR to the page (e.g. leaderboard/activations)")
     p.set_defaults(func=build)
     p = lbsub.add_parser("export", help="write a results folder's records to one .jsonl.gz (to commit)")
     p.add_argument("--results", required=True)

@@ -4,6 +4,7 @@ report (and the leaderboard, with ``--leaderboard``)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .common import UsageError, checkpoints, csv, positive_int
 
@@ -29,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     budgets, seeds = args.budgets or list(suite.budgets), args.seeds or list(suite.seeds)
     if any(b < 1 for b in budgets) or any(s < 0 for s in seeds):
         raise UsageError(f"budgets must be >= 1 and seeds >= 0, got {budgets} and {seeds}")
+    if args.activations and not (args.leaderboard and (Path(args.activations) / "activations.json").exists()):
+        raise UsageError(f"--activations {args.activations}: needs --leaderboard and a folder with activations.json")
     n_cells = len(make_grid(tasks, methods, budgets, seeds))
     print(f"suite {suite.name}: {len(tasks)} tasks x {len(methods)} methods (where a method supports the task's track) x "
           f"budgets {budgets} x seeds {seeds} = {n_cells} cells -> {args.out}")
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.leaderboard:
         from .leaderboard import build_and_print
 
-        build_and_print([args.out], args.leaderboard, None)
+        build_and_print([args.out], args.leaderboard, None, args.activations)
     return 0
 
 
@@ -72,4 +75,7 @@ def register(sub) -> None:
     p.add_argument("--lm", default=None)
     p.add_argument("--leaderboard", default=None, metavar="DIR",
                    help="then build the leaderboard from the results folder into DIR")
+    p.add_argument("--activations", default=None, metavar="DIR",
+                   help="with --leaderboard: add the activation-reporting study in DIR to the page "
+                        "(the published one: leaderboard/activations)")
     p.set_defaults(func=run)

@@ -27,7 +27,7 @@ from .families import cross_track, cross_track_markdown, families, families_mark
 from .frame import CELL_ID, LeaderboardError, load_frame
 from .gate import check, check_exact, format_check, format_exact, read_baseline, tolerance, write_baseline
 from .grids import before_after_grid, before_after_text
-from .page import render_page
+from .page import activations_section, render_page
 from .plots import plot_budget_curves, plot_cost, plot_transfer
 from .tables import headline_budget, meta, meta_line, table, to_latex, to_markdown
 
@@ -38,9 +38,10 @@ __all__ = [
 
 
 def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget: int | None = None,
-            n_boot: int = 1000) -> dict[str, Any]:
+            n_boot: int = 1000, activations: str | Path | None = None) -> dict[str, Any]:
     """Build every leaderboard artefact from one or several result folders and exports into ``out``;
-    returns the summary, the table, its meta and the Markdown."""
+    ``activations``: a folder of the activation-reporting study, shown as a section of the page. Returns the
+    summary, the table, its meta and the Markdown."""
     from editbench.tasks import TASKS
 
     df, per_image = load_frame(results)
@@ -86,5 +87,6 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
              for task in sorted(summary.task.unique())}
     texts = {task: before_after_text(summary, task, budget) for task in sorted(summary.task.unique())}
     descriptions = {name: TASKS.get(name).description for name in t.task.unique() if name in TASKS}
-    io.write_text(out / "index.html", render_page(t, fam, m, budget, grids, plots, descriptions, texts, cross))
+    study = activations_section(activations, out / "plots") if activations else ""
+    io.write_text(out / "index.html", render_page(t, fam, m, budget, grids, plots, descriptions, texts, cross, study))
     return {"summary": summary, "table": t, "meta": m, "markdown": md, "out": out}

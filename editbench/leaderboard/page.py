@@ -47,7 +47,7 @@ def _html_table(t: pd.DataFrame, task: str) -> str:
 
 def render_page(t: pd.DataFrame, fam: pd.DataFrame, m: dict[str, Any], budget: int, grids: dict[str, Path | None],
                 plots: dict[str, Path | None], descriptions: dict[str, str], texts: dict[str, str] | None = None,
-                cross: pd.DataFrame | None = None) -> str:
+                cross: pd.DataFrame | None = None, study: str = "") -> str:
     """The page's HTML: one section per task (its description, sortable table, and its before/after grid or
     descriptions), the families table and the plots."""
     sections = []
@@ -66,6 +66,8 @@ def render_page(t: pd.DataFrame, fam: pd.DataFrame, m: dict[str, Any], budget: i
         sections.append("<h2 id='cross-track'>Images vs text</h2>\n<p>For each task both tracks pose, the family that "
                         "leads in images and the one that leads in text (its best method and primary), and whether "
                         "they agree.</p>\n" + cross_track_view(cross).to_html(index=False, classes="families", border=0))
+    if study:
+        sections.append(study)
     figs = "".join(f'<h3>{html.escape(name)}</h3><img src="plots/{p.name}" alt="{name} plot">'
                    for name, p in plots.items() if p)
     css, js = (_HERE / "page.css").read_text(), (_HERE / "page.js").read_text()
@@ -83,3 +85,40 @@ separate the methods. Click a column header to sort.</p>
 {js}</script>
 </body></html>
 """
+
+
+ACTIVATION_PLOTS = ("accuracy_by_depth.png", "accuracy_by_examples.png")
+
+
+def activations_section(folder: str | Path, plots_out: Path) -> str:
+    """The page's section on the activation-reporting study, from the folder ``editbench experiment activations``
+    wrote (its ``activations.json`` and plots, copied into ``plots_out``); empty where the folder has no tables."""
+    import json
+    import shutil
+
+    data_path = Path(folder) / "activations.json"
+    if not data_path.exists():
+        return ""
+    data = json.loads(data_path.read_text())
+    ans = pd.DataFrame(data.get("answer") or [])
+    figs = []
+    for name in ACTIVATION_PLOTS:
+        if (Path(folder) / name).exists():
+            shutil.copy2(Path(folder) / name, plots_out / f"activations_{name}")
+            figs.append(f'<img src="plots/activations_{name}" alt="activation reporting: {name[:-4]}">')
+    table = ""
+    if not ans.empty:
+        view = pd.DataFrame({
+            "model": ans["size"], "LM": ans["lm"], "layers": ans["layers"], "beat chance": ans["beat_chance"],
+            "deepest beating chance": ans["deepest_beating"], "first failing": ans["first_failing"],
+            "last layer": [f"{a:.3f} [{c[0]:.3f}, {c[1]:.3f}]" for a, c in zip(ans.last_accuracy, ans.last_ci,
+                                                                             strict=True)],
+            "probe share where beating": ans["probe_share_where_beating"].round(3)})
+        table = view.to_html(index=False, classes="families", border=0)
+    chance = data.get("chance", {}).get("accuracy", 0.1)
+    return ("<h2 id='activation-reporting'>Activation reporting</h2>\n<p>Can the lamp LM be finetuned to report "
+            "one of its own neurons (its decile, 1-10, after a sentence ends), and how many layers down does it stop "
+            f"working? Exact-bin accuracy on {data.get('n_test', '')} held-out sentences, 95% interval; chance "
+            f"{chance:.2f}. A layer beats chance where its interval's lower end is above it; the probe share is the "
+            "accuracy over a linear probe's from the final residual stream. Every point is in the study's "
+            "<code>activations.md</code>.</p>\n" + table + "".join(figs))
