@@ -112,3 +112,23 @@ def test_the_cross_model_control_reports_another_models_neuron(tiny_lm, tmp_path
     grid = _grid(control=True)
     points = act.grid_points(grid, {"base": lm}, {"base": tiny_lm, "control": str(other)})
     assert [p.reporter for p in points] == [None, str(other)]
+
+
+def test_the_published_study_measured_the_shipped_models():
+    """The study in leaderboard/activations (and the README's answer) names the checkpoints it measured, and
+    they are the shipped ones."""
+    from pathlib import Path
+
+    from editbench.tracks.text.checkpoints import lm_hash
+
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "leaderboard" / "activations" / "activations.json").read_text())
+    readme = (root / "README.md").read_text()
+    shipped = {name: lm_hash(folder) for name, folder in act.MODELS.items()}
+    sizes = {r["size"] for r in data["rows"]}
+    assert sizes == set(act.SIZES)
+    for r in data["rows"]:
+        assert r["lm"] == shipped[r["size"]]
+        assert r["reporter_lm"] == (shipped["control"] if r["reporter"] == "control" else None)
+    for h in shipped.values():
+        assert h in readme

@@ -87,7 +87,7 @@ class Point:
     def key(self, model_hash: str, reporter_hash: str | None = None) -> str:
         from editbench import __version__
 
-        payload = {**asdict(self), "model": model_hash, "reporter": reporter_hash, "size": None, "version": 2,
+        payload = {**asdict(self), "model": model_hash, "reporter": reporter_hash, "size": None, "version": 3,
                    "package": __version__}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -168,15 +168,31 @@ def sentences(lm: nn.Module, n: int, seed: int) -> Sentences:
 
 
 @torch.no_grad()
-def activations_at_stop(lm: nn.Module, layer: str, s: Sentences, batch_size: int = 256) -> Tensor:
-    """(B, units) the layer's output at each sentence's final full stop."""
-    outs = []
+def stop_activations(lm: nn.Module, layers: list[str] | tuple[str, ...], s: Sentences, batch_size: int = 128
+                     ) -> dict[str, Tensor]:
+    """{layer: (B, units)}: each layer's output at each sentence's final full stop, from one forward pass per
+    batch (each batch cut to its longest sentence)."""
+    outs: dict[str, list[Tensor]] = {layer: [] for layer in layers}
     for i in range(0, len(s.ids), batch_size):
-        with capture(lm, [layer]) as acts:
-            lm(input_ids=s.ids[i:i + batch_size], attention_mask=s.mask[i:i + batch_size])
-        a = acts[layer].float()
-        outs.append(a[torch.arange(len(a)), s.stop[i:i + batch_size]])
-    return torch.cat(outs)
+        stop = s.stop[i:i + batch_size]
+        width = int(stop.max()) + 1
+        with capture(lm, list(layers)) as acts:
+            lm(input_ids=s.ids[i:i + batch_size, :width], attention_mask=s.mask[i:i + batch_size, :width])
+        for layer in layers:
+            a = acts[layer].float()
+            outs[layer].append(a[torch.arange(len(a)), stop])
+    return {layer: torch.cat(v) for layer, v in outs.items()}
+
+
+def activations_at_stop(lm: nn.Module, layer: str, s: Sentences) -> Tensor:
+    """(B, units) the layer's output at each sentence's final full stop."""
+    return stop_activations(lm, [layer], s)[layer]
+
+
+def _all_layers(lm: nn.Module, layer: str | None = None) -> tuple[str, ...]:
+    """Every report point and the final layer norm (and ``layer``, if it is another hook point)."""
+    points = (*report_points(lm), "transformer.ln_f")
+    return points if layer is None or layer in points else (*points, layer)
 
 
 def _memo() -> Any:
@@ -196,7 +212,8 @@ def calibration(lm: nn.Module, layer: str, memo: Any = None) -> Tensor:
 
     memo = memo or _memo()
     s = memo(("sentences", N_CALIBRATION, CALIBRATION_SEED), lambda: sentences(lm, N_CALIBRATION, CALIBRATION_SEED))
-    return memo(("calibration", model_hash(lm), layer), lambda: activations_at_stop(lm, layer, s))
+    layers = _all_layers(lm, layer)
+    return memo(("calibration", model_hash(lm), layers), lambda: stop_activations(lm, layers, s))[layer]
 
 
 def choose_neurons(lm: nn.Module, layer: str, k_variance: int, k_random: int, seed: int, memo: Any = None
@@ -236,9 +253,10 @@ def with_report_tokens(lm: nn.Module) -> tuple[nn.Module, int, list[int]]:
 
 
 def _batch(s: Sentences, idx: Tensor, report: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Sentences ``idx`` followed by ``<report>``: ids, mask and the report position."""
-    ids, mask = s.ids[idx].clone(), s.mask[idx].clone()
+    """Sentences ``idx`` followed by ``<report>`` (cut to the longest of them): ids, mask and the report position."""
     pos = s.stop[idx] + 1
+    width = int(pos.max())
+    ids, mask = s.ids[idx, :width].clone(), s.mask[idx, :width].clone()
     ids = torch.cat([ids, torch.zeros_like(ids[:, :1])], 1)
     mask = torch.cat([mask, torch.zeros_like(mask[:, :1])], 1)
     ids[torch.arange(len(idx)), pos] = report
@@ -320,10 +338,6 @@ def probe_ceiling(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tens
         return float(((b @ w + c).argmax(-1) == test_y).float().mean())
 
 
-def _final_residual(lm: nn.Module, s: Sentences) -> Tensor:
-    return activations_at_stop(lm, "transformer.ln_f", s)
-
-
 def run_point(lm: nn.Module, p: Point, reporter_base: nn.Module | None = None, memo: Any = None) -> dict[str, Any]:
     """Finetune a reporter for one point and measure it (see the module docstring). ``reporter_base``: the
     control's LM (``p.reporter`` names its folder); the labels always come from ``lm``. ``memo``: a session's
@@ -333,14 +347,17 @@ def run_point(lm: nn.Module, p: Point, reporter_base: nn.Module | None = None, m
     t0 = time.perf_counter()
     control = reporter_base is not None
     memo = memo or _memo()
-    h = model_hash(lm)
     calib = calibration(lm, p.layer, memo)[:, p.neuron]
     e = edges(calib)
     train = memo(("sentences", p.n_train, TRAIN_SEED + p.seed), lambda: sentences(lm, p.n_train, TRAIN_SEED + p.seed))
     test = memo(("sentences", N_TEST, TEST_SEED), lambda: sentences(lm, N_TEST, TEST_SEED))
-    y_train = to_bins(memo(("acts", h, p.layer, p.n_train, p.seed),
-                           lambda: activations_at_stop(lm, p.layer, train))[:, p.neuron], e)
-    y_test = to_bins(memo(("acts", h, p.layer, "test"), lambda: activations_at_stop(lm, p.layer, test))[:, p.neuron], e)
+
+    def acts(model: nn.Module, which: Any, s: Sentences) -> dict[str, Tensor]:  # every layer, once per model and set
+        layers = _all_layers(model, p.layer)
+        return memo(("acts", model_hash(model), layers, which), lambda: stop_activations(model, layers, s))
+
+    y_train = to_bins(acts(lm, (p.n_train, p.seed), train)[p.layer][:, p.neuron], e)
+    y_test = to_bins(acts(lm, "test", test)[p.layer][:, p.neuron], e)
     reporter, report, bin_ids = train_reporter(reporter_base if control else lm, p, train, y_train)
     pred = reported_bins(reporter, test, report, bin_ids)
     err = (pred - y_test).abs().float()
@@ -364,9 +381,8 @@ def run_point(lm: nn.Module, p: Point, reporter_base: nn.Module | None = None, m
                          .float().mean())
         shift = mean_report(hi) - mean_report(lo)
     reader = reporter_base if control else lm
-    rh = model_hash(reader)
-    ceiling = probe_ceiling(memo(("final", rh, p.n_train, p.seed), lambda: _final_residual(reader, train)), y_train,
-                            memo(("final", rh, "test"), lambda: _final_residual(reader, test)), y_test)
+    ceiling = probe_ceiling(acts(reader, (p.n_train, p.seed), train)["transformer.ln_f"], y_train,
+                            acts(reader, "test", test)["transformer.ln_f"], y_test)
     accuracy, lo, hi = output_bootstrap({"accuracy": (err == 0).double()}, n_boot=1000, seed=p.seed)
     return {"point": asdict(p), "depth": depth(p.layer), "accuracy": accuracy, "accuracy_ci": [lo, hi],
             "mae": float(err.mean()), "probe_ceiling": ceiling, "drift": drift, "causal_shift": shift,
@@ -426,8 +442,7 @@ GRIDS = {
         Part("control", ("base",), None, (DEPTH_N,), control=True),  # another model reports the base's neuron
         Part("full finetuning", ("base",), ("transformer.drop", "transformer.h.1", "transformer.h.3"), (DEPTH_N,),
              modes=("full",)),
-        Part("training examples", ("base",), ("transformer.h.0", "transformer.h.2", "transformer.h.3"),
-             (256, 1024, 16384)),
+        Part("training examples", ("base",), ("transformer.h.0", "transformer.h.2", "transformer.h.3"), (256, 1024)),
     )),
 }
 
