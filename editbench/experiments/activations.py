@@ -438,7 +438,8 @@ GRIDS = {
     "quick": Grid((Part("depth", ("base",), ("transformer.h.0", "transformer.h.3.mlp.act"), (512,)),), steps=64),
     "default": Grid((
         Part("depth", SIZES, None, (DEPTH_N,)),  # every layer of every size, the top-variance neuron
-        Part("random neurons", ("base",), None, (DEPTH_N,), k_random=1),  # and a random neuron per layer
+        Part("random neurons", ("base",), ("transformer.drop", "transformer.h.0.mlp.act", "transformer.h.1",
+                                           "transformer.h.2.mlp.act", "transformer.h.3"), (DEPTH_N,), k_random=1),
         Part("control", ("base",), None, (DEPTH_N,), control=True),  # another model reports the base's neuron
         Part("full finetuning", ("base",), ("transformer.drop", "transformer.h.1", "transformer.h.3"), (DEPTH_N,),
              modes=("full",)),
