@@ -555,8 +555,24 @@ def answer_rows(df: Any) -> list[dict[str, Any]]:
                      "last_layer": last.layer, "last_accuracy": last.accuracy,
                      "last_ci": [last.accuracy_lo, last.accuracy_hi],
                      "best_accuracy": g.accuracy.max(), "best_layer": g.loc[g.accuracy.idxmax()].layer,
-                     "probe_share_where_beating": float(beats.probe_share.mean()) if len(beats) else float("nan")})
+                     "probe_share_where_beating": float(beats.probe_share.mean()) if len(beats) else float("nan"),
+                     **_control_summary(df[df["size"] == size])})
     return rows
+
+
+def _control_summary(df: Any) -> dict[str, Any]:
+    """Self-report against the control model reporting the same neurons (same layers, mode, training size):
+    mean accuracies, and the layers where the self-report's interval lies wholly above the control's
+    (evidence of privileged access) or wholly below it."""
+    ctrl = df[df.reporter == "control"]
+    if ctrl.empty:
+        return {"control_points": 0}
+    keys = ["layer", "neuron", "mode", "n_train"]
+    both = ctrl.merge(df[df.reporter == "self"], on=keys, suffixes=("_control", "_self"))
+    return {"control_points": len(both), "self_mean": float(both.accuracy_self.mean()),
+            "control_mean": float(both.accuracy_control.mean()),
+            "self_above_control": int((both.accuracy_lo_self > both.accuracy_hi_control).sum()),
+            "self_below_control": int((both.accuracy_hi_self < both.accuracy_lo_control).sum())}
 
 
 def write_tables(records: list[dict[str, Any]], out: str | Path) -> None:
@@ -570,6 +586,8 @@ def write_tables(records: list[dict[str, Any]], out: str | Path) -> None:
         return
     answer = answer_rows(df)
     lms = ", ".join(f"{s} {h}" for s, h in df.groupby("size", sort=False).lm.first().items())
+    if df.reporter_lm.notna().any():
+        lms += ", control " + ", ".join(sorted(df.reporter_lm.dropna().unique()))
     head = (f"Activation reporting: exact-bin accuracy [95% CI] (chance {CHANCE_ACC:.2f}), mean absolute bin error "
             f"(chance {CHANCE_MAE}), probe ceiling, drift and causal shift per point; lamp LMs {lms}; "
             f"{N_TEST} held-out sentences.\n\n")

@@ -113,7 +113,10 @@ def activations_section(folder: str | Path, plots_out: Path) -> str:
             "deepest beating chance": ans["deepest_beating"], "first failing": ans["first_failing"],
             "last layer": [f"{a:.3f} [{c[0]:.3f}, {c[1]:.3f}]" for a, c in zip(ans.last_accuracy, ans.last_ci,
                                                                              strict=True)],
-            "probe share where beating": ans["probe_share_where_beating"].round(3)})
+            "probe share where beating": ans["probe_share_where_beating"].round(3),
+            "self vs control (mean accuracy; layers self above / below)": [
+                f"{r['self_mean']:.3f} vs {r['control_mean']:.3f}; {r['self_above_control']} / {r['self_below_control']}"
+                if r.get("control_points") else "" for r in ans.to_dict("records")]})
         table = view.to_html(index=False, classes="families", border=0)
     chance = data.get("chance", {}).get("accuracy", 0.1)
     return ("<h2 id='activation-reporting'>Activation reporting</h2>\n<p>Can the lamp LM be finetuned to report "
