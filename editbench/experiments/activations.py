@@ -610,10 +610,11 @@ def _errorbar(ax: Any, g: Any, x: str, **kw: Any) -> None:
     ax.errorbar(g[x], g.accuracy, yerr=[g.accuracy - g.accuracy_lo, g.accuracy_hi - g.accuracy], capsize=2, **kw)
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Any, path: Path, tight: bool = True) -> Path:
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     io.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     plt.close(fig)
     return path
@@ -641,15 +642,21 @@ def plot_by_depth(df: Any, path: Path) -> Path:
             h = g[(g.reporter == who) & (g["mode"] == mode) & g.choice.str.startswith(choice)]
             if len(h):
                 _errorbar(ax, h.groupby("depth", as_index=False).mean(numeric_only=True), "depth", **kw)
-        ceiling = g[g.reporter == "self"].groupby("depth").probe_ceiling.mean()
+        top = g[(g.reporter == "self") & (g["mode"] == "lora") & (g.choice == "variance 1")]
+        ceiling = top.groupby("depth").probe_ceiling.mean()
         ax.plot(ceiling.index, ceiling.values, "k--", lw=1, label="probe ceiling (final residual)")
         ax.axhline(CHANCE_ACC, color="grey", lw=0.8, label="chance")
         ax.set_title(f"{size} (n = {n})")
         ax.set_xlabel("depth of the neuron (blocks; 0 = embeddings)")
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel("exact-bin accuracy")
-    axes[0][-1].legend(fontsize=6)
-    return _save(fig, path)
+    legend: dict[str, Any] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=min(len(legend), 6), fontsize=7)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return _save(fig, path, tight=False)
 
 
 def plot_by_examples(df: Any, path: Path) -> Path:
