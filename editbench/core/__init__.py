@@ -7,9 +7,10 @@ from .errors import MethodError, UnknownNameError, UserError
 from .hooks import HookPoint, capture, hook_points, intervene
 from .method import EVIDENCE_KINDS, FAMILIES, Budget, Evaluator, Evidence, Family, Method, MethodConfig
 from .registry import Registry, RegistryError
+from .threads import one_thread
 
 __all__ = [
     "EVIDENCE_KINDS", "FAMILIES", "Budget", "Cost", "Edit", "Evaluator", "Evidence", "Family", "HookPoint", "Method",
     "MethodConfig", "MethodError", "Registry", "RegistryError", "UnknownNameError", "UserError", "capture",
-    "hook_points", "intervene",
+    "hook_points", "intervene", "one_thread",
 ]

@@ -50,7 +50,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from editbench.core import UserError, capture, intervene, io
+from editbench.core import UserError, capture, intervene, io, one_thread
 from editbench.core.stats import output_bootstrap
 from editbench.tracks.text.train import encode_pairs
 from editbench.world import World, WorldConfig
@@ -99,21 +99,19 @@ class Point:
 
     # the harness's job interface (editbench.harness.Job): run in any executor, result written atomically
     def execute(self, path: str, key: str, prov: dict[str, Any], sessions: Any) -> str:
+        from editbench.harness.cell import error_line
         from editbench.results import write_result
         from editbench.tracks.text.checkpoints import load_lm
 
         start = time.perf_counter()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # one thread: every executor computes the same floats
         try:
-            session = sessions.get("text", {"lm": self.model})
-            lm = session.models["lm"]
-            base = session.memo(("reporter", self.reporter), lambda: load_lm(self.reporter)) if self.reporter else None
-            rec = {"status": "ok", "key": key, **run_point(lm, self, base, memo=session.memo), "provenance": prov}
+            with one_thread():
+                session = sessions.get("text", {"lm": self.model})
+                lm = session.models["lm"]
+                base = session.memo(("reporter", self.reporter), lambda: load_lm(self.reporter)) if self.reporter else None
+                rec = {"status": "ok", "key": key, **run_point(lm, self, base, memo=session.memo), "provenance": prov}
         except Exception as e:  # noqa: BLE001 - a failed point is recorded, the grid goes on
-            rec = self.failed_record(key, f"{type(e).__name__}: {e}", prov, time.perf_counter() - start)
-        finally:
-            torch.set_num_threads(threads)
+            rec = self.failed_record(key, error_line(e), prov, time.perf_counter() - start)
         write_result(path, rec)
         return rec["status"]
 
@@ -501,6 +499,7 @@ def run_grid(out: str | Path, grid: Grid, models: dict[str, str | None] | None =
         if not is_done(path):
             todo.append((p, path, p.key(hashes[p.model], rh), prov))
     del lms
+    todo.sort(key=lambda job: names.index(job[0].size))  # one model at a time: a worker loads each model once
     status, wall = run_jobs(todo, executor, workers, timeout_s, progress, desc="activation reporting")
     records, failed = [], []
     for path in paths:
@@ -531,9 +530,14 @@ def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _depth_n(df: Any) -> int:
+    """The depth sweep's training size (the largest present where a grid has no :data:`DEPTH_N`)."""
+    return DEPTH_N if (df.n_train == DEPTH_N).any() else int(df.n_train.max())
+
+
 def _depth_view(df: Any) -> Any:
     """The depth sweep: self-reports with LoRA of the top-variance neuron at the sweep's training size."""
-    n = DEPTH_N if (df.n_train == DEPTH_N).any() else df.n_train.max()
+    n = _depth_n(df)
     return df[(df.reporter == "self") & (df["mode"] == "lora") & (df.choice == "variance 1") & (df.n_train == n)]
 
 
@@ -628,7 +632,7 @@ def plot_by_depth(df: Any, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = DEPTH_N if (df.n_train == DEPTH_N).any() else df.n_train.max()
+    n = _depth_n(df)
     d = df[df.n_train == n]
     sizes = list(dict.fromkeys(d["size"]))
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 3.6), sharey=True, squeeze=False)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from editbench.core import Budget, Edit, Method, MethodError
+from editbench.core import Budget, Edit, Method, MethodError, one_thread
 from editbench.methods import resolve
 from editbench.results import SCHEMA_VERSION, CellResult, write_result, write_strip
 from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
@@ -103,12 +103,8 @@ def fit(method: Method, session: Session, request: Any, budget: Budget, world: A
 def run_cell(cell: Cell, session: Session) -> dict[str, Any]:
     """Compute one cell with one CPU thread (so every executor computes the same floats). Returns the
     result's fields; raises on failure."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return _run_cell(cell, session)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
@@ -167,6 +163,13 @@ def failed(cell: Cell, key: str, error: str, prov: dict[str, Any], total_s: floa
                       timing={"total_s": total_s, "finished_at": time.time()}, **describe(cell.method))
 
 
+def error_line(e: BaseException) -> str:
+    """A failed job's error in one line: the exception and where it was raised."""
+    last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+    where = f" at {Path(last.filename).name}:{last.lineno}" if last else ""
+    return f"{type(e).__name__}: {e}{where}"
+
+
 def execute_cell(cell: Cell, path: str, key: str, prov: dict[str, Any], sessions: Sessions) -> str:
     """Run a cell and write its result file (ok or failed); returns the status."""
     start = time.perf_counter()
@@ -180,8 +183,6 @@ def execute_cell(cell: Cell, path: str, key: str, prov: dict[str, Any], sessions
                                zip(pictures["captions"], pictures["before"], pictures["after"], strict=True)]
         rec = CellResult(SCHEMA_VERSION, key, cell.spec(), "ok", provenance=prov, **out)
     except Exception as e:  # noqa: BLE001 - every failure of a cell is recorded, the grid goes on
-        last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
-        where = f" at {Path(last.filename).name}:{last.lineno}" if last else ""
-        rec = failed(cell, key, f"{type(e).__name__}: {e}{where}", prov, time.perf_counter() - start)
+        rec = failed(cell, key, error_line(e), prov, time.perf_counter() - start)
     write_result(path, rec.as_dict())
     return rec.status

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from editbench.core import Evidence, MethodError, capture, io
+from editbench.core import Evidence, MethodError, capture, io, one_thread
 from editbench.tracks.text.train import encode_pairs, lm_loss
 from editbench.world import World, WorldConfig
 from editbench.world.descriptions import PLACES, Facts, describe, render_facts
@@ -153,9 +153,7 @@ def key_second_moment(lm: nn.Module, layer: int) -> Tensor:
             return _MOMENTS[key]
         except Exception:  # noqa: BLE001 - a corrupt cache file is recomputed
             pass
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         world = World(WorldConfig())
         scene = world.scenes(CORPUS_SIZE, CORPUS_SEED)
         captions, _ = world.captions(scene, CORPUS_SEED)
@@ -170,8 +168,6 @@ def key_second_moment(lm: nn.Module, layer: int) -> Tensor:
                 total = k.T @ k if total is None else total + k.T @ k
                 count += k.shape[0]
         moment = total / count
-    finally:
-        torch.set_num_threads(threads)
     try:
         io.write_with(path, lambda p: save_file({"moment": moment.contiguous()}, str(p)))
     except OSError:
