@@ -92,7 +92,7 @@ def load_image_model(kind: str, path: str | None):
     from editbench.tracks import image
 
     return {"generator": image.load_generator, "discriminator": image.load_discriminator,
-            "meter": image.load_meter}[kind](path)
+            "meter": image.load_meter, "judge": lambda p: image.load_meter(p or image.ASSETS / "judge")}[kind](path)
 
 
 def method_instance(name: str, config: str | None):
@@ -103,5 +103,5 @@ def method_instance(name: str, config: str | None):
 
 
 def checkpoints(args: argparse.Namespace) -> dict[str, str | None]:
-    """Checkpoint folders named on the command line (``--generator``, ``--meter``, ``--lm``), by kind."""
-    return {k: getattr(args, k) for k in ("generator", "meter", "lm") if getattr(args, k, None) is not None}
+    """Checkpoint folders named on the command line (``--generator``, ``--meter``, ``--judge``, ``--lm``), by kind."""
+    return {k: getattr(args, k) for k in ("generator", "meter", "judge", "lm") if getattr(args, k, None) is not None}

@@ -29,7 +29,7 @@ def edit(args: argparse.Namespace) -> int:
     budget = Budget(n=args.n, evaluator_calls=args.evaluator_calls, seed=EVIDENCE_SEED + args.seed)
     t0 = time.perf_counter()
     try:
-        e = fit(method, session, request, budget, evidence_world(task))
+        e = fit(method, session, request, budget, evidence_world(task), args.evaluator)
         s = score(task, e, session, split=args.split, n=args.eval_n, n_boot=300, keep=args.show)
     except UserError:
         raise
@@ -59,7 +59,10 @@ def edit(args: argparse.Namespace) -> int:
     print(f"fit {cost.fit_seconds:.1f} s; parameters changed {cost.params_changed}; examples used {cost.examples_used}; "
           f"evaluator calls {cost.evaluator_calls}; fit and scoring {seconds:.1f} s")
     print(f"{args.split} split, {args.eval_n} outputs per slice: primary {s['primary']:.3f} "
-          f"[{s['ci'][0]:.3f}, {s['ci'][1]:.3f}]; {parts}")
+          f"[{s['ci'][0]:.3f}, {s['ci'][1]:.3f}] (the judge's); {parts}")
+    g = s["gap"]
+    print(f"the proxy reads {s['proxy']['primary']:.3f}: proxy-judge gap {g['point']:+.3f} "
+          f"[{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}] (evaluator: {args.evaluator})")
     print(f"wrote {args.out}" + (f" and the edit to {args.save_edit}" if args.save_edit else ""))
     return 0
 
@@ -70,6 +73,8 @@ def register(sub) -> None:
     p.add_argument("--task", default="unlit_lamps", help="the task whose request, evidence and split are used")
     p.add_argument("--n", type=positive_int, default=16, help="evidence examples")
     p.add_argument("--evaluator-calls", type=int, default=512, help="evaluator calls allowed (methods that use them)")
+    p.add_argument("--evaluator", default="proxy", help="who labels the evidence and answers evaluator calls: proxy, "
+                   "weak or noisy (scores always come from the judge)")
     p.add_argument("--config", default=None, help="method config: JSON text or a JSON file")
     p.add_argument("--seed", type=seed, default=0, help="evidence seed")
     p.add_argument("--split", choices=("dev", "test"), default="test")
@@ -79,5 +84,6 @@ def register(sub) -> None:
     p.add_argument("--save-edit", default=None, help="folder to save the edit in")
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None)
+    p.add_argument("--judge", default=None)
     p.add_argument("--lm", default=None)
     p.set_defaults(func=edit)

@@ -1,8 +1,10 @@
-"""``editbench experiment``: studies that are not edit tasks (activation reporting, seed 004)."""
+"""``editbench experiment``: studies beside the suites: activation reporting (seed 004) and trust (the judge
+against the proxy: over-optimisation and evaluator quality)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from editbench.core import UserError
 
@@ -48,6 +50,25 @@ def activations(args: argparse.Namespace) -> int:
     return 1 if rep["failed"] else 0
 
 
+def trust(args: argparse.Namespace) -> int:
+    from editbench.experiments.trust import GRIDS, run_trust
+    from editbench.leaderboard import write_trust
+    from editbench.leaderboard.trust import evaluator_view, overoptimisation_view
+
+    grid = GRIDS["quick" if args.quick else args.grid]
+    rep = run_trust(args.out, grid, executor=args.executor, workers=args.workers, timeout_s=args.timeout)
+    res = write_trust(Path(args.out) / "cells", args.out)
+    print(overoptimisation_view(res["overoptimisation"]).to_markdown(index=False, disable_numparse=True))
+    print()
+    print(evaluator_view(res["evaluators"]).to_markdown(index=False, disable_numparse=True))
+    for t in rep["timings"]:
+        if t["status"] != "ok":
+            print(f"FAILED {t['task']} {t['method']} n={t['budget']} seed {t['seed']}: {t['error']}")
+    print(f"{rep['cells']} cells ({rep['ran']} run now, {rep['failed']} failed) in {rep['wall_s']:.0f} s wall; "
+          f"tables and plots in {args.out}")
+    return 1 if rep["failed"] else 0
+
+
 def register(sub) -> None:
     from editbench.harness import EXECUTORS
 
@@ -67,3 +88,12 @@ def register(sub) -> None:
     a.add_argument("--workers", type=positive_int, default=2)
     a.add_argument("--timeout", type=float, default=1800, help="seconds a point may run (process executor)")
     a.set_defaults(func=activations)
+    t = s.add_parser("trust", help="the judge against the proxy: over-optimisation and evaluator quality")
+    t.add_argument("--out", required=True, help="folder for the cells (resumable), tables and plots")
+    t.add_argument("--grid", choices=("default", "quick"), default="default")
+    t.add_argument("--quick", action="store_true", help="the quick grid: one seed, two evaluator budgets, two "
+                   "evaluators (CI)")
+    t.add_argument("--executor", choices=EXECUTORS.names(), default="process")
+    t.add_argument("--workers", type=positive_int, default=2)
+    t.add_argument("--timeout", type=float, default=1800, help="seconds a cell may run (process executor)")
+    t.set_defaults(func=trust)

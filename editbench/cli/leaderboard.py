@@ -8,19 +8,26 @@ from pathlib import Path
 from .common import Parser, UsageError, positive_int
 
 
-def build_and_print(results: list[str], out: str, budget: int | None, activations: str | None = None) -> None:
+def check_studies(activations: str | None, trust: str | None) -> None:
+    """The study folders a page names must hold their tables (checked before anything runs)."""
+    for flag, folder, name, command in (("--activations", activations, "activations.json", "activations"),
+                                        ("--trust", trust, "trust.json", "trust")):
+        if folder and not (Path(folder) / name).exists():
+            raise UsageError(f"{flag} {folder}: no {name} there (write it with editbench experiment {command} --out DIR)")
+
+
+def build_and_print(results: list[str], out: str, budget: int | None, activations: str | None = None,
+                    trust: str | None = None) -> None:
     from editbench.leaderboard import publish
 
-    if activations and not (Path(activations) / "activations.json").exists():
-        raise UsageError(f"--activations {activations}: no activations.json there (write it with editbench "
-                         "experiment activations --out DIR)")
-    res = publish(results, out, budget=budget, activations=activations)
+    check_studies(activations, trust)
+    res = publish(results, out, budget=budget, activations=activations, trust=trust)
     print("\n" + res["markdown"])
     print(f"leaderboard written to {out}/ (open {Path(out) / 'index.html'})")
 
 
 def build(args: argparse.Namespace) -> int:
-    build_and_print(args.results, args.out, args.budget, args.activations)
+    build_and_print(args.results, args.out, args.budget, args.activations, args.trust)
     return 0
 
 
@@ -47,6 +54,8 @@ def register(sub) -> None:
     p.add_argument("--budget", type=positive_int, default=None, help="evidence budget of the tables (default 16)")
     p.add_argument("--activations", default=None, metavar="DIR",
                    help="add the activation-reporting study in DIR to the page (e.g. leaderboard/activations)")
+    p.add_argument("--trust", default=None, metavar="DIR",
+                   help="add the trust study in DIR to the page (e.g. leaderboard/trust)")
     p.set_defaults(func=build)
     p = lbsub.add_parser("export", help="write a results folder's records to one .jsonl.gz (to commit)")
     p.add_argument("--results", required=True)

@@ -24,16 +24,19 @@ def ship(args: argparse.Namespace) -> int:
         print("now re-run `editbench models report --track text` and update the model card's figures")
         return 0
     run, assets = Path(args.run), Path(args.assets or ASSETS)
-    kinds = {"generator": ("generator", "discriminator"), "meter": ("meter",)}[args.kind]
-    loaded = {name: load_image_model(name, str(run / name)) for name in kinds}  # check everything before replacing anything
-    for name, model in loaded.items():
+    # (folder in the run, folder in the assets): a judge or weak evaluator is a meter run shipped under its role
+    kinds = {"generator": (("generator", "generator"), ("discriminator", "discriminator")), "meter": (("meter", "meter"),),
+             "judge": (("meter", "judge"),), "weak": (("meter", "weak"),)}[args.kind]
+    # check everything before replacing anything
+    loaded = {name: (src, load_image_model("meter" if src == "meter" else src, str(run / src))) for src, name in kinds}
+    for name, (src, model) in loaded.items():
         def fill(tmp: Path, name: str = name, model=model) -> None:
             save_half(model, tmp)
             for keep in ("MODEL_CARD.md", "samples.png"):
                 if (assets / name / keep).exists():
                     shutil.copy2(assets / name / keep, tmp / keep)
         io.write_dir(assets / name, fill)
-        print(f"{name}: {run / name} -> {assets / name} (float16, {checkpoint_hash(assets / name, name)})")
+        print(f"{name}: {run / src} -> {assets / name} (float16, {checkpoint_hash(assets / name, name)})")
     print("now re-run `editbench models report` and update the model card's figures")
     return 0
 
@@ -49,7 +52,9 @@ def report(args: argparse.Namespace) -> int:
         from editbench.tracks.image.report import format_report, full_report
 
         load_image_model("generator", args.generator), load_image_model("meter", args.meter)  # refuse bad checkpoints first
-        rep = full_report(n=args.n, generator_path=args.generator, meter_path=args.meter, seed=args.seed)
+        load_image_model("judge", args.judge)
+        rep = full_report(n=args.n, generator_path=args.generator, meter_path=args.meter, seed=args.seed,
+                          judge_path=args.judge)
     print(json.dumps(rep, indent=2) if args.json else format_report(rep))
     return 0
 
@@ -124,22 +129,44 @@ def show_meter(args: argparse.Namespace) -> int:
     from editbench.world import World
     from editbench.world.viz import save_grid
 
-    M = load_image_model("meter", args.meter)
-    if args.generator is not None or args.samples:
-        captions = World().sample(args.n, seed=args.seed).captions
-        images = load_image_model("generator", args.generator).generate(captions, seed=args.seed)
-    else:
-        images = World().sample(args.n, seed=args.seed).images
-    r = M.read(images)
-
     def gray(m):
         return (m / m.amax((1, 2), keepdim=True).clamp_min(1e-6))[:, None].expand(-1, 3, -1, -1)
 
-    labels = [f"{int(r.count[i])} lamps, {int(r.lit[i].sum())} lit, ambient {float(r.ambient[i]):.2f}" for i in range(args.n)]
-    labels += ["shade"] * args.n + ["first-order light"] * args.n + ["second-order light"] * args.n
-    out = save_grid(torch.cat([images, gray(r.shade), gray(r.light1), gray(r.light2)]), labels, args.out, cols=args.n,
-                    title="what the lamp meter reads")
-    print(f"wrote {out}")
+    pool = args.n * 32 if args.disagree else args.n  # with --disagree: the first n of 32n samples the readers disagree on
+    if args.generator is not None or args.samples or args.disagree:
+        captions = World().sample(pool, seed=args.seed).captions
+        images = load_image_model("generator", args.generator).generate(captions, seed=args.seed)
+    else:
+        images = World().sample(pool, seed=args.seed).images
+    if args.reader != "both":
+        M = load_image_model(args.reader, args.meter)
+        r = M.read(images)
+        labels = [f"{int(r.count[i])} lamps, {int(r.lit[i].sum())} lit, ambient {float(r.ambient[i]):.2f}"
+                  for i in range(args.n)]
+        labels += ["shade"] * args.n + ["first-order light"] * args.n + ["second-order light"] * args.n
+        out = save_grid(torch.cat([images, gray(r.shade), gray(r.light1), gray(r.light2)]), labels, args.out,
+                        cols=args.n, title="what the judge reads" if args.reader == "judge" else "what the lamp meter reads")
+        print(f"wrote {out}")
+        return 0
+    proxy, judge = load_image_model("meter", args.meter).read(images), load_image_model("judge", None).read(images)
+    keep = torch.arange(len(images))
+    if args.disagree:
+        differ = (proxy.count != judge.count) | (proxy.lit.sum(1) != judge.lit.sum(1))
+        keep = keep[differ][: args.n]
+        if len(keep) == 0:
+            raise UsageError(f"the readers agree on all {pool} samples; try another --seed")
+    keep = keep[: args.n]
+    k = len(keep)
+
+    def said(r, i: int) -> str:
+        return f"{int(r.count[i])} lamps, {int(r.lit[i].sum())} lit"
+
+    labels = [f"proxy {said(proxy, i)} | judge {said(judge, i)}" for i in keep.tolist()]
+    labels += ["proxy: shade"] * k + ["judge: shade"] * k + ["proxy: light"] * k + ["judge: light"] * k
+    grid = torch.cat([images[keep], gray(proxy.shade[keep]), gray(judge.shade[keep]), gray(proxy.light1[keep]),
+                      gray(judge.light1[keep])])
+    out = save_grid(grid, labels, args.out, cols=k, title="the proxy meter and the judge on the same images")
+    print(f"wrote {out} ({k} images)")
     return 0
 
 
@@ -165,10 +192,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=2**41, help="held-out evaluation seed (>= 2**41; the cards use 2**41)")
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None)
+    p.add_argument("--judge", default=None)
     p.add_argument("--lm", default=None)
     p.set_defaults(func=report)
     p = msub.add_parser("ship", help="copy a training run's models into the assets folder (float16 safetensors)")
-    p.add_argument("kind", choices=("generator", "meter", "lm"))
+    p.add_argument("kind", choices=("generator", "meter", "judge", "weak", "lm"),
+                   help="judge, weak: a meter run (editbench train judge|meter) shipped as the judge or the weak evaluator")
     p.add_argument("--run", required=True, help="a run folder of `editbench train generator|meter|lm`")
     p.add_argument("--assets", default=None, help="the track's assets folder (default: the package's)")
     p.set_defaults(func=ship)
@@ -178,7 +207,11 @@ def register(sub) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--samples", action="store_true", help="read generator samples instead of renders")
     p.add_argument("--generator", default=None)
-    p.add_argument("--meter", default=None)
+    p.add_argument("--reader", choices=("meter", "judge", "both"), default="meter",
+                   help="the proxy meter, the judge, or both side by side")
+    p.add_argument("--disagree", action="store_true", help="with --reader both: generator samples the readers "
+                   "disagree on (lamp count or lit lamps)")
+    p.add_argument("--meter", default=None, help="the reader's folder (default: the shipped one)")
     p.set_defaults(func=show_meter)
     p = msub.add_parser("layers", help="list the edited model's hook points (units, unit axis, positions)")
     p.add_argument("--track", choices=("image", "text"), default="image")

@@ -4,7 +4,6 @@ report (and the leaderboard, with ``--leaderboard``)."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .common import UsageError, checkpoints, csv, positive_int
 
@@ -30,9 +29,15 @@ def run(args: argparse.Namespace) -> int:
     budgets, seeds = args.budgets or list(suite.budgets), args.seeds or list(suite.seeds)
     if any(b < 1 for b in budgets) or any(s < 0 for s in seeds):
         raise UsageError(f"budgets must be >= 1 and seeds >= 0, got {budgets} and {seeds}")
-    if args.activations and not (args.leaderboard and (Path(args.activations) / "activations.json").exists()):
-        raise UsageError(f"--activations {args.activations}: needs --leaderboard and a folder with activations.json")
-    n_cells = len(make_grid(tasks, methods, budgets, seeds))
+    if (args.activations or args.trust) and not args.leaderboard:
+        raise UsageError("--activations and --trust add studies to the page: they need --leaderboard")
+    from .leaderboard import check_studies
+
+    check_studies(args.activations, args.trust)
+    from editbench.harness.grid import uses_evaluator
+
+    grid = make_grid(tasks, methods, budgets, seeds)
+    n_cells = len(grid) + sum(uses_evaluator(c.method) for c in grid) * sum(e != "proxy" for e in suite.evaluators)
     print(f"suite {suite.name}: {len(tasks)} tasks x {len(methods)} methods (where a method supports the task's track) x "
           f"budgets {budgets} x seeds {seeds} = {n_cells} cells -> {args.out}")
     rep = run_named_suite(suite, tasks, methods, args.out, budgets=budgets, seeds=seeds, executor=args.executor,
@@ -52,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.leaderboard:
         from .leaderboard import build_and_print
 
-        build_and_print([args.out], args.leaderboard, None, args.activations)
+        build_and_print([args.out], args.leaderboard, None, args.activations, args.trust)
     return 0
 
 
@@ -71,11 +76,14 @@ def register(sub) -> None:
     p.add_argument("--workers", type=positive_int, default=2)
     p.add_argument("--timeout", type=float, default=1800, help="seconds per cell (process executor)")
     p.add_argument("--generator", default=None)
-    p.add_argument("--meter", default=None)
+    p.add_argument("--meter", default=None, help="the proxy meter's folder (evidence labeller and evaluator)")
+    p.add_argument("--judge", default=None, help="the judge meter's folder (every image score)")
     p.add_argument("--lm", default=None)
     p.add_argument("--leaderboard", default=None, metavar="DIR",
                    help="then build the leaderboard from the results folder into DIR")
     p.add_argument("--activations", default=None, metavar="DIR",
                    help="with --leaderboard: add the activation-reporting study in DIR to the page "
                         "(the published one: leaderboard/activations)")
+    p.add_argument("--trust", default=None, metavar="DIR",
+                   help="with --leaderboard: add the trust study in DIR to the page (the published one: leaderboard/trust)")
     p.set_defaults(func=run)

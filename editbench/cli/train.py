@@ -39,6 +39,18 @@ def meter(args: argparse.Namespace) -> int:
     return 0
 
 
+def judge(args: argparse.Namespace) -> int:
+    """The judge: a meter of its own architecture, slots and degradations (see its model card)."""
+    from editbench.tracks.image.meter import JUDGE_CONFIG, JUDGE_TRAINING
+    from editbench.tracks.image.train import train_meter
+
+    out = train_meter(args.out, steps=args.steps, seed=args.seed, batch_size=args.batch_size, device=args.device,
+                      bf16=_bf16(args), ckpt_every=args.ckpt_every, resume=args.resume, lr=args.lr,
+                      meter_config=dict(JUDGE_CONFIG), **JUDGE_TRAINING)
+    print(f"judge saved in {out / 'meter'}")
+    return 0
+
+
 def lm(args: argparse.Namespace) -> int:
     from editbench.tracks.text.train import train_lm
 
@@ -52,7 +64,8 @@ def lm(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     train = sub.add_parser("train", help="train a reference model")
     tsub = train.add_subparsers(dest="train_command", required=True, parser_class=Parser)
-    for name, func, steps, batch in (("generator", generator, 60_000, 64), ("meter", meter, 12_000, 128)):
+    for name, func, steps, batch in (("generator", generator, 60_000, 64), ("meter", meter, 12_000, 128),
+                                     ("judge", judge, 3_000, 32)):
         p = tsub.add_parser(name, help=f"train the {name}")
         p.add_argument("--out", required=True, help="run folder (checkpoints, log, samples)")
         p.add_argument("--steps", type=positive_int, default=steps)
@@ -62,6 +75,9 @@ def register(sub) -> None:
         p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                        help="bf16 autocast (auto: on for CUDA only; CPUs without bf16 units are far slower)")
         p.add_argument("--ckpt-every", type=positive_int, default=1000)
+        if name == "judge":
+            p.set_defaults(seed=7)
+            p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (one-cycle)")
         if name == "generator":
             p.add_argument("--sample-every", type=positive_int, default=2000)
             p.add_argument("--g-lr", type=float, default=2e-4)

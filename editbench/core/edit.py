@@ -96,7 +96,8 @@ class Edit:
 
     # -- outputs ---------------------------------------------------------------------------------------
     def pair(self, track: Any, session: Any, request: Any, inputs: Any) -> Any:
-        """The track's outputs on ``inputs`` before and after this edit, with their readings."""
+        """The track's outputs on ``inputs`` before and after this edit, as each reader reads them
+        (``{reader: pair}``)."""
         return track.pair(session, self, request, inputs)
 
     # -- applying --------------------------------------------------------------------------------------

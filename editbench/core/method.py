@@ -73,12 +73,14 @@ class Evidence:
     """What the harness hands a method: exactly its declared kind and budget.
 
     * ``samples``: ``captions``, the model's ``outputs`` for them with sampling ``noise`` (latents for
-      images, sampling noise for text), and ``readings`` of those outputs by the track's reader;
+      images, sampling noise for text), and ``readings`` of those outputs by the evaluator the cell names
+      (the track's proxy by default; never the judge that scores the method);
     * ``targets``: ``captions``, the world's ``outputs`` for n scenes, ``targets`` (the same scenes with
       the request applied: what the model should produce) and the ``scenes``;
     * ``captions``: ``captions`` only; ``none``: nothing.
 
-    ``evaluator`` is a counted reader (None when the method uses none or the budget allows no calls);
+    ``evaluator`` is a counted reader, the same evaluator (None when the method uses none or the budget
+    allows no calls);
     ``track`` names the track that built the evidence (a method working on several tracks fits by it).
     """
 

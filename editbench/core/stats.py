@@ -5,7 +5,8 @@
 * :func:`bootstrap`: draws of the primary under resampling. One resampling scheme serves a single
   cell (images) and the leaderboard (seeds, then images within each seed); the caller passes the
   resampled indices, so each keeps its own random stream.
-* :func:`paired_better`: is one method significantly better than another, from paired draws.
+* :func:`paired_better`: is one method significantly better than another, from paired draws;
+  :func:`output_gap`: the difference of one cell's primary read two ways (proxy minus judge), paired.
 
 Everything is float64; parts are summed in a fixed order, so the same inputs give the same bits.
 """
@@ -67,6 +68,30 @@ def output_bootstrap(parts: dict[str, Tensor], n_boot: int = 1000, seed: int = 0
     images = torch.randint(n, (n_boot, n), generator=g)[:, None, :]
     point, draws = bootstrap({k: v[None] for k, v in parts.items()}, torch.zeros(n_boot, 1, dtype=torch.long), images)
     return (point, *interval(draws, alpha))
+
+
+def output_gap(parts_a: dict[str, Tensor], parts_b: dict[str, Tensor], n_boot: int = 1000, seed: int = 0,
+               alpha: float = 0.05) -> tuple[float, float, float]:
+    """Point and (1 - alpha) interval of primary(a) - primary(b) over the same outputs read two ways (the
+    proxy-judge gap of a cell): both resampled with the same images, so the interval is of the paired
+    difference."""
+    n = next(iter(parts_a.values())).shape[0]
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(n, (n_boot, n), generator=g)[:, None, :]
+    seeds = torch.zeros(n_boot, 1, dtype=torch.long)
+    pa, da = bootstrap({k: v[None] for k, v in parts_a.items()}, seeds, images)
+    pb, db = bootstrap({k: v[None] for k, v in parts_b.items()}, seeds, images)
+    return (pa - pb, *interval(da - db, alpha))
+
+
+def widen(point: float, lo: float, hi: float, floor: float | None) -> tuple[float, float]:
+    """An interval no tighter than the reader allows: at least ``floor`` either side of ``point`` (clipped to
+    [0, 1]). ``floor`` is the reader's own uncertainty on the outputs scored (for images: half the share of
+    lamps whose state the judge and the proxy disagree on in the generator's samples); None or 0 keeps the
+    bootstrap interval."""
+    if not floor or point != point:
+        return lo, hi
+    return min(lo, max(0.0, point - floor)), max(hi, min(1.0, point + floor))
 
 
 def paired_better(a: np.ndarray | Tensor, b: np.ndarray | Tensor, alpha: float = 0.05) -> bool:

@@ -42,6 +42,7 @@ class Cell:
     evaluator_calls: int = 512
     n_boot: int = 500
     checkpoints: dict[str, str | None] = field(default_factory=dict)  # folders by kind (absent: the shipped ones)
+    evaluator: str = "proxy"  # the evaluator that labels the evidence and answers evaluator calls (Track.evaluators)
     tuned_on: str | None = None  # "n16-s0": config chosen by the tuning cell of that budget and seed
 
     @property
@@ -88,12 +89,14 @@ def candidate_configs(method_cls: type[Method], tune: int, seed: int = 0, track:
     return out
 
 
-def fit(method: Method, session: Session, request: Any, budget: Budget, world: Any) -> Edit:
-    """Build the method's evidence on the session's track and fit it (the path every harness takes)."""
+def fit(method: Method, session: Session, request: Any, budget: Budget, world: Any, evaluator: str = "proxy") -> Edit:
+    """Build the method's evidence on the session's track, labelled and evaluated by ``evaluator``, and fit
+    it (the path every harness takes)."""
     track = session.track
     if track.name not in method.tracks:
         raise MethodError(f"method {method.name!r} supports tracks {list(method.tracks)}, not {track.name!r}")
-    evidence = track.build_evidence(method.consumes, session.models, request, budget, world, method.uses_evaluator)
+    evidence = track.build_evidence(method.consumes, session.models, request, budget, world, method.uses_evaluator,
+                                    evaluator)
     evidence.track = track.name
     edit = method.run(session.edited_model, request, evidence, budget)
     edit.cost().examples_used = min(edit.cost().examples_used or evidence.n, budget.n)
@@ -122,7 +125,7 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
     best, best_score = configs[0], -1.0
     if len(configs) > 1:
         for cfg in configs:
-            edit = fit(cls(cfg, track=task.track), session, request, budget, world)
+            edit = fit(cls(cfg, track=task.track), session, request, budget, world, cell.evaluator)
             session.check_unchanged(fingerprint)
             dev = score(task, edit, session, split="dev", n=cell.n_dev, n_boot=50)
             tuning.append({"config": cfg, "dev_primary": dev["primary"]})
@@ -130,7 +133,7 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
                 best, best_score = cfg, dev["primary"]
     t_tune = time.perf_counter() - t0
     method = cls(best, track=task.track)
-    edit = fit(method, session, request, budget, world)
+    edit = fit(method, session, request, budget, world, cell.evaluator)
     session.check_unchanged(fingerprint)
     t_fit = time.perf_counter()
     scores = score(task, edit, session, split="test", n=cell.n_eval, n_boot=cell.n_boot, keep=SAMPLE_OUTPUTS)

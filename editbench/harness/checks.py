@@ -76,7 +76,7 @@ def check_method(method: str, config: dict[str, Any] | None = None, session: Ses
     def pair(e: Edit, tag: Any) -> Any:
         key = ("check", task, n_held, tag)  # the unedited outputs of a tag are computed once per session
         inputs = track.inputs(session.models, world, n_held, SPLIT_SEEDS["dev"] + 7, sl.noise_scale, key=key)
-        return e.pair(track, session, request, inputs)
+        return e.pair(track, session, request, inputs)[track.readers[0]]
 
     try:
         edited = pair(edit, "edited")

@@ -8,6 +8,7 @@ and the grid goes on.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -33,6 +34,24 @@ def supports(method: str, task: str) -> bool:
         return True
 
 
+def reads_evaluator(method: str) -> bool:
+    """Whether a method's fit depends on the evaluator: it calls one, or its evidence is labelled by one."""
+    from editbench.methods import resolve
+
+    cls = resolve(method)
+    return cls.uses_evaluator or cls.consumes == "samples"
+
+
+def uses_evaluator(method: str) -> bool:
+    """Whether a method calls an evaluator (a method that cannot be loaded: no)."""
+    from editbench.methods import resolve
+
+    try:
+        return resolve(method).uses_evaluator
+    except Exception:  # noqa: BLE001 - a broken method fails as its proxy cell
+        return False
+
+
 def make_grid(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], **cell_kw: Any) -> list[Cell]:
     """Every (task, method, budget, seed) whose method supports the task's track."""
     return [Cell(task=t, method=m, budget=n, seed=s, **cell_kw)
@@ -41,15 +60,19 @@ def make_grid(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
 
 def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], out: str | Path, *,
               tune: int = 1, tune_at: tuple[int, int] | list[int] | None = None, executor: str = "process",
-              workers: int = 2, timeout_s: float | None = 1800, progress: bool = True, **cell_kw: Any
-              ) -> dict[str, Any]:
+              workers: int = 2, timeout_s: float | None = 1800, progress: bool = True,
+              evaluators: tuple[str, ...] = ("proxy",), **cell_kw: Any) -> dict[str, Any]:
     """Run a suite's grid. With ``tune > 1`` every method gets the same search budget: one tuning cell
     per (task, method), at budget and seed ``tune_at`` (the middle budget and first seed by default),
     tries ``tune`` configurations on the dev split and keeps the best; every other cell of that task and
-    method then uses the chosen config (``tuned_on`` names the tuning cell). Only test scores are kept."""
+    method then uses the chosen config (``tuned_on`` names the tuning cell). Only test scores are kept.
+    ``evaluators`` beyond the first (the proxy): the methods that call an evaluator run again under each, with
+    the config tuned under the proxy (the evaluator-quality axis)."""
+    others = tuple(e for e in evaluators if e != "proxy")
     if tune <= 1:
-        return run_grid(make_grid(tasks, methods, budgets, seeds, tune=1, **cell_kw), out, executor, workers,
-                        timeout_s, progress)
+        cells = make_grid(tasks, methods, budgets, seeds, tune=1, **cell_kw)
+        cells += [dataclasses.replace(c, evaluator=e) for c in cells if uses_evaluator(c.method) for e in others]
+        return run_grid(cells, out, executor, workers, timeout_s, progress)
     tb, ts = tune_at if tune_at else (budgets[len(budgets) // 2], seeds[0])
     tb = tb if tb in budgets else budgets[len(budgets) // 2]
     ts = ts if ts in seeds else seeds[0]
@@ -59,8 +82,10 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
     for c in tuning:
         rec = json.loads((Path(out) / rep["paths"][id(c)]).read_text())
         chosen[(c.task, c.method)] = (rec.get("config") or {}) if rec["status"] == "ok" else {}
-    rest = [Cell(task=t, method=m, budget=n, seed=s, config=chosen[(t, m)], tune=1, tuned_on=f"n{tb}-s{ts}", **cell_kw)
-            for (t, m) in chosen for n in budgets for s in seeds if (n, s) != (tb, ts)]
+    rest = [Cell(task=t, method=m, budget=n, seed=s, config=chosen[(t, m)], tune=1, tuned_on=f"n{tb}-s{ts}", evaluator=e,
+                 **cell_kw)
+            for (t, m) in chosen for e in ("proxy", *(others if uses_evaluator(m) else ())) for n in budgets for s in seeds
+            if (n, s, e) != (tb, ts, "proxy")]
     rep2 = run_grid(rest, out, executor, workers, timeout_s, progress)
     merged = {k: rep[k] + rep2[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s", "timings")}
     return {**merged, "checkpoints": rep["checkpoints"]}
@@ -71,7 +96,7 @@ def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], ou
     """:func:`run_suite` with a registered suite's shape (budgets and seeds may be overridden)."""
     s = SUITES.get(suite) if isinstance(suite, str) else suite
     return run_suite(tasks, methods, list(budgets or s.budgets), list(seeds or s.seeds), out, tune=s.tune,
-                     tune_at=s.tune_at, **s.cell_kwargs(), **kw)
+                     tune_at=s.tune_at, evaluators=s.evaluators, **s.cell_kwargs(), **kw)
 
 
 def is_done(path: Path) -> bool:

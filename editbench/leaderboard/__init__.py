@@ -30,21 +30,25 @@ from .grids import before_after_grid, before_after_text
 from .page import activations_section, render_page
 from .plots import plot_budget_curves, plot_cost, plot_transfer
 from .tables import headline_budget, meta, meta_line, table, to_latex, to_markdown
+from .trust import evaluator_table, evaluator_view, trust_section, write_trust
 
 __all__ = [
     "CELL_ID", "LeaderboardError", "check", "check_exact", "families", "format_check", "format_exact", "load_frame",
-    "meta", "meta_line", "publish", "read_baseline", "summarize", "table", "tolerance", "write_baseline",
+    "meta", "meta_line", "publish", "read_baseline", "summarize", "table", "tolerance", "trust_section",
+    "write_baseline", "write_trust",
 ]
 
 
 def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget: int | None = None,
-            n_boot: int = 1000, activations: str | Path | None = None) -> dict[str, Any]:
+            n_boot: int = 1000, activations: str | Path | None = None, trust: str | Path | None = None) -> dict[str, Any]:
     """Build every leaderboard artefact from one or several result folders and exports into ``out``;
-    ``activations``: a folder of the activation-reporting study, shown as a section of the page. Returns the
+    ``activations``, ``trust``: folders of the activation-reporting and trust studies, shown as sections of the
+    page. Returns the
     summary, the table, its meta and the Markdown."""
     from editbench.tasks import TASKS
 
-    df, per_image = load_frame(results)
+    df_all, per_image = load_frame(results)
+    df = df_all[df_all.evaluator == "proxy"]  # the leaderboard's methods see the proxy; the other evaluators below
     draws: dict[tuple[str, int], dict[str, np.ndarray]] = {}
     summary = summarize(df, per_image, n_boot=n_boot, keep_draws=draws)
     fam = families(summary, draws)
@@ -87,6 +91,15 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
              for task in sorted(summary.task.unique())}
     texts = {task: before_after_text(summary, task, budget) for task in sorted(summary.task.unique())}
     descriptions = {name: TASKS.get(name).description for name in t.task.unique() if name in TASKS}
-    study = activations_section(activations, out / "plots") if activations else ""
+    study = (activations_section(activations, out / "plots") if activations else "") + \
+        (trust_section(trust, out / "plots") if trust else "")
+    if df_all.evaluator.nunique() > 1:  # the suite ran the evaluator-calling methods under other evaluators too
+        evals = evaluator_table(df_all, per_image, n_boot, budget)
+        view = evaluator_view(evals)
+        io.write_text(out / "evaluators.md", f"Evaluator quality at n = {budget}; {meta_line(m)}.\n\n"
+                      + view.to_markdown(index=False, disable_numparse=True) + "\n")
+        study += (f"<h2 id='evaluators'>Evaluator quality</h2>\n<p>At n = {budget}: the methods that call an evaluator "
+                  "under evaluators of graded quality (on/off accuracy), against the best editing method.</p>\n"
+                  + view.to_html(index=False, classes="families", border=0))
     io.write_text(out / "index.html", render_page(t, fam, m, budget, grids, plots, descriptions, texts, cross, study))
     return {"summary": summary, "table": t, "meta": m, "markdown": md, "out": out}

@@ -1,7 +1,10 @@
 """Aggregate and rank: one row per (task, method, budget) from the cells of all seeds.
 
-The primary is pooled over outputs and seeds; its 95% interval comes from a bootstrap that resamples
-seeds and then outputs within each seed (:func:`editbench.core.stats.bootstrap`). Methods of a task and
+The primary (the judge's) is pooled over outputs and seeds; its 95% interval comes from a bootstrap that
+resamples seeds and then outputs within each seed (:func:`editbench.core.stats.bootstrap`), no tighter than
+the cells' reader floor (:func:`editbench.core.stats.widen`). The proxy's
+primary is pooled the same way on the same resamples, so the proxy-judge ``gap`` has a paired interval;
+``gap_flag`` marks a method whose gap lies above zero (the judge does not confirm part of its score). Methods of a task and
 budget are scored on the same test inputs, so they are compared with a *paired* bootstrap (the same
 resampled seeds and outputs for every method): a method's rank is one plus the number of methods whose
 advantage over it has a 95% interval above zero, so methods the bootstrap cannot separate share a rank.
@@ -16,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from editbench.core.stats import bootstrap, interval, paired_better
+from editbench.core.stats import bootstrap, interval, paired_better, widen
 
 # the frame's collateral columns (text cells; NaN elsewhere), averaged over a method's ok seeds
 COLLATERAL = ("facts_acc", "facts_acc_base", "facts_stderr", "word_ppl", "word_ppl_base")
@@ -59,11 +62,17 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
                 "primary": math.nan, "ci_lo": math.nan, "ci_hi": math.nan,
             }
             parts = [per_image[i] for i in ok.index if i in per_image]
+            row.update(proxy_primary=math.nan, gap=math.nan, gap_lo=math.nan, gap_hi=math.nan)
             if parts and len({len(next(iter(p.values()))) for p in parts}) == 1:
                 point, d = pooled_draws(parts, seed_idx, img_idx)
-                lo, hi = interval(d)
+                lo, hi = widen(point, *interval(d), float(ok.reader_floor.max()) if "reader_floor" in ok else None)
                 row.update(primary=point, ci_lo=lo, ci_hi=hi)
                 draws[method] = d.numpy()
+                proxy = [p for p in ok.proxy_per_image if p] if "proxy_per_image" in ok else []
+                if len(proxy) == len(parts):
+                    p_point, p_draws = pooled_draws(proxy, seed_idx, img_idx)
+                    g_lo, g_hi = interval(p_draws - d)
+                    row.update(proxy_primary=p_point, gap=p_point - point, gap_lo=g_lo, gap_hi=g_hi)
             elif not ok.empty:  # results without per-image scores: mean over seeds, the cells' intervals
                 row.update(primary=float(ok.primary.mean()), ci_lo=float(ok.ci_lo.min()), ci_hi=float(ok.ci_hi.max()))
             for col in [c for c in mg.columns if c.startswith("part_")]:
@@ -97,6 +106,7 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
         if keep_draws is not None:
             keep_draws[(task, int(budget))] = draws
     s = pd.DataFrame(out)
+    s["gap_flag"] = s.gap_lo > 0
     s["tied"] = s.duplicated(["task", "budget", "rank"], keep=False) & s["rank"].notna()
     return s.sort_values(["task", "budget", "primary", "rank"], ascending=[True, True, False, True],
                          na_position="last").reset_index(drop=True)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from editbench.results import ResultsError, read_sources
 
-CELL_ID = ("task", "method", "budget", "seed")
+CELL_ID = ("task", "method", "budget", "seed", "evaluator", "evaluator_budget", "given_config")
 FAMILY_ORDER = {"reference": 0, "edit": 1, "finetune": 2, "prompt": 3}
 
 
@@ -46,11 +46,19 @@ def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
     cost, timing = rec.get("cost") or {}, rec.get("timing") or {}
     slices = sc.get("slices") or {}
     ci = sc.get("ci") or [math.nan, math.nan]
+    proxy, gap = sc.get("proxy") or {}, sc.get("gap") or {}
+    gap_ci = gap.get("ci") or [math.nan, math.nan]
     row = {
         "task": c["task"], "method": shown[c["method"]], "method_ref": c["method"], "track": rec.get("track") or "?",
         "family": rec.get("family") or "?", "budget": c["budget"], "seed": c["seed"], "status": rec["status"],
         "error": rec.get("error"), "primary": sc.get("primary", math.nan), "ci_lo": ci[0], "ci_hi": ci[1],
         "transfer_ratio": sc.get("transfer_ratio", math.nan),
+        "evaluator": c.get("evaluator", "proxy"), "evaluator_budget": c.get("evaluator_calls", 0),
+        "reader_floor": sc.get("reader_floor") or 0.0, "proxy_primary": proxy.get("primary", math.nan),
+        "gap": gap.get("point", math.nan), "gap_lo": gap_ci[0],
+        "gap_hi": gap_ci[1],
+        "proxy_per_image": {p: np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
+                            for p, v in (proxy.get("per_image") or {}).items()} or None,
         "evidence_primary": (slices.get("evidence_slice") or {}).get("primary", math.nan),
         "fidelity": float(np.mean([s["fidelity"] for s in slices.values()])) if slices else math.nan,
         "fit_s": cost.get("fit_seconds", math.nan), "evaluator_calls": cost.get("evaluator_calls", 0),
@@ -58,6 +66,7 @@ def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
         "total_s": timing.get("total_s", math.nan), "finished_at": timing.get("finished_at", 0.0),
         "n_eval": c.get("n_eval"), "tune": c.get("tune"), "tuned_on": c.get("tuned_on"),
         "config": json.dumps(rec.get("config") or c.get("config") or {}, sort_keys=True),
+        "given_config": json.dumps(c.get("config") or {}, sort_keys=True),  # the cell's own (e.g. a lifted step limit)
         "version": prov.get("editbench"), "commit": (prov.get("git") or {}).get("commit"),
         "dirty": (prov.get("git") or {}).get("dirty"),
         **{f"ckpt_{kind}": h for kind, h in (prov.get("checkpoints") or {}).items()},

@@ -26,7 +26,15 @@ TOLERANCE_FLOOR = {"primary": 0.01, "fidelity": 0.01}
 
 
 def cell_id(row) -> str:
-    return f"{row['task']}/{row['method']}/n{int(row['budget'])}/s{int(row['seed'])}"
+    """``task/method/n<budget>/s<seed>``, then ``/e<evaluator>`` and ``/c<calls>`` where a cell has another
+    evaluator than the proxy or another evaluator budget than the default (the trust axes)."""
+    from editbench.harness.cell import Cell
+
+    cid = f"{row['task']}/{row['method']}/n{int(row['budget'])}/s{int(row['seed'])}"
+    if row.get("evaluator", "proxy") != "proxy":
+        cid += f"/e{row['evaluator']}"
+    calls = row.get("evaluator_budget", Cell.evaluator_calls)
+    return cid + (f"/c{int(calls)}" if calls == calls and int(calls) != Cell.evaluator_calls else "")
 
 
 def baseline_from(results: str | Path) -> dict[str, Any]:
@@ -135,7 +143,7 @@ def format_check(rep: dict[str, Any]) -> str:
 
 
 
-EXACT_FIELDS = ("primary", "ci", "parts", "slices", "per_image", "transfer_ratio")
+EXACT_FIELDS = ("primary", "ci", "parts", "slices", "per_image", "transfer_ratio", "proxy", "gap")
 
 
 def _same(a: Any, b: Any) -> bool:

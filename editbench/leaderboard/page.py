@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from .families import cross_track_view, families_view
-from .tables import fmt, meta_line
+from .tables import fmt, gap_text, meta_line
 
 _HERE = Path(__file__).resolve().parent
 
 
 def _html_table(t: pd.DataFrame, task: str) -> str:
-    cols = [c for c in t.columns if c not in ("task", "ci_lo", "ci_hi", "budget")
+    cols = [c for c in t.columns if c not in ("task", "ci_lo", "ci_hi", "budget", "gap_lo", "gap_hi", "gap_flag")
             and not (t[c].dtype.kind == "f" and t[c].isna().all())]  # e.g. collateral on image tasks
     head = "".join(f'<th class="{"text" if t[c].dtype.kind not in "fi" and c != "rank" else ""}">'
                    f"{html.escape(c.replace('_', ' '))}</th>" for c in cols)
@@ -31,6 +31,9 @@ def _html_table(t: pd.DataFrame, task: str) -> str:
             if c == "primary":
                 txt = "failed" if not math.isfinite(v) else f"{v:.3f} [{fmt(r.ci_lo)}, {fmt(r.ci_hi)}]"
                 tds.append(f'<td data-value="{v if math.isfinite(v) else -1}">{txt}</td>')
+            elif c == "gap":
+                flag = ' class="flag" title="the judge does not confirm this part of the score"' if r.gap_flag else ""
+                tds.append(f'<td data-value="{v if math.isfinite(v) else ""}"{flag}>{html.escape(gap_text(r))}</td>')
             elif isinstance(v, float):
                 tds.append(f'<td data-value="{v if math.isfinite(v) else ""}">{fmt(v, 1 if c == "fit_s" else 3)}</td>')
             elif c == "rank":
@@ -78,7 +81,9 @@ def render_page(t: pd.DataFrame, fam: pd.DataFrame, m: dict[str, Any], budget: i
 <h1>editbench leaderboard</h1>
 <p class="meta">{html.escape(meta_line(m))}. Evidence budget n = {budget}. Primary: harmonic mean of the task's parts;
 95% interval from a bootstrap over seeds and images; a rank shared (=) where a paired bootstrap cannot
-separate the methods. Click a column header to sort.</p>
+separate the methods. Every score is the judge's (a reader no method sees); the proxy's primary is what
+the method's own evaluator reads, and the gap (proxy minus judge, paired interval) is flagged where it lies
+above zero: part of the score the judge does not confirm. Click a column header to sort.</p>
 {''.join(sections)}
 <h2>Plots</h2>{figs}
 <script>

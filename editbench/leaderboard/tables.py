@@ -46,8 +46,9 @@ def fmt(x: float, nd: int = 3) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{round(x, nd) + 0.0:.{nd}f}"  # no "-0.000"
 
 
-TABLE_FIXED = ("track", "task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", "transfer_ratio", "fidelity",
-               "facts_change", "facts_stderr", "ppl_ratio", "fit_s", "evaluator_calls", "budget", "seeds", "status")
+TABLE_FIXED = ("track", "task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", "proxy_primary", "gap", "gap_lo",
+               "gap_hi", "gap_flag", "transfer_ratio", "fidelity", "facts_change", "facts_stderr", "ppl_ratio", "fit_s",
+               "evaluator_calls", "budget", "seeds", "status")
 
 
 def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
@@ -55,9 +56,12 @@ def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
     budget = headline_budget(summary) if budget is None else budget
     s = summary[summary.budget == budget]
     parts = [c for c in summary.columns if c.startswith("part_")]
-    cols = ["track", "task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", *parts, "transfer_ratio", "fidelity",
-            "facts_change", "facts_stderr", "ppl_ratio", "fit_s", "evaluator_calls", "budget", "seeds", "status"]
-    s = s.assign(**{c: s[c] if c in s else math.nan for c in ("facts_change", "facts_stderr", "ppl_ratio")})
+    cols = ["track", "task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", "proxy_primary", "gap", "gap_lo",
+            "gap_hi", "gap_flag", *parts, "transfer_ratio", "fidelity", "facts_change", "facts_stderr", "ppl_ratio",
+            "fit_s", "evaluator_calls", "budget", "seeds", "status"]
+    s = s.assign(**{c: s[c] if c in s else math.nan for c in ("facts_change", "facts_stderr", "ppl_ratio", "proxy_primary",
+                                                               "gap", "gap_lo", "gap_hi")})
+    s = s.assign(gap_flag=s.gap_flag if "gap_flag" in s else False)
     t = s[cols].copy()
     t["rank"] = [("=" if tied else "") + (str(int(r)) if math.isfinite(r) else "-")
                  for r, tied in zip(s["rank"], s["tied"], strict=True)]
@@ -72,6 +76,13 @@ def _collateral(r: pd.Series) -> str:
     return f"facts {r.facts_change:+.3f} ± {fmt(r.facts_stderr)}, ppl x{fmt(r.ppl_ratio)}"
 
 
+def gap_text(r: Any) -> str:
+    """The proxy-judge gap with its paired interval, flagged (``!``) where the interval lies above zero."""
+    if not math.isfinite(r.gap):
+        return "-"
+    return f"{r.gap:+.3f} [{r.gap_lo:+.3f}, {r.gap_hi:+.3f}]" + (" !" if r.gap_flag else "")
+
+
 def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
     """The README table: one row per (task, method); the parts that apply to a task in one column (and the
     track, where the results hold more than one; and the collateral, where text cells measured it)."""
@@ -84,18 +95,21 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
         shown = ", ".join(f"{p} {fmt(r[p])}" for p in [*parts, "transfer_ratio"] if math.isfinite(r[p]))
         rows.append({**({"track": r.track} if several else {}), "task": r.task, "rank": r["rank"], "method": r.method,
                      "family": r.family,
-                     "primary [95% CI]": primary, "parts": shown, "fidelity": fmt(r.fidelity),
+                     "primary [95% CI]": primary, "proxy-judge gap": gap_text(r), "parts": shown,
+                     "fidelity": fmt(r.fidelity),
                      **({"collateral": _collateral(r)} if collateral else {}),
                      "fit s": fmt(r.fit_s, 1), "evaluator calls": str(r.evaluator_calls), "seeds": r.seeds,
                      "status": r.status})
     view = pd.DataFrame(rows)
-    return (f"Evidence budget n = {int(t.budget.iloc[0])}. {meta_line(m)}.\n\n"
+    return (f"Evidence budget n = {int(t.budget.iloc[0])}. Scores are the judge's; the proxy-judge gap is the proxy's "
+            f"primary minus the judge's, paired 95% interval, ! where it lies above zero. {meta_line(m)}.\n\n"
             + view.to_markdown(index=False, disable_numparse=True) + "\n")
 
 
 def to_latex(t: pd.DataFrame, m: dict[str, Any]) -> str:
     unmeasured = [c for c in ("facts_change", "facts_stderr", "ppl_ratio") if t[c].isna().all()]
-    view = t.drop(columns=["budget", "seeds", "status", "family", *unmeasured]
+    view = t.drop(columns=["budget", "seeds", "status", "family", "proxy_primary", "gap_lo", "gap_hi", "gap_flag",
+                           *unmeasured]
                   + (["track"] if t.track.nunique() <= 1 else [])).copy()
     view["primary"] = [f"{fmt(p)} [{fmt(lo)}, {fmt(hi)}]" for p, lo, hi in
                        zip(view.primary, view.ci_lo, view.ci_hi, strict=True)]

@@ -1,10 +1,14 @@
 """The cell result schema and how older results are read.
 
-Schema 2 (this one): a cell names its ``checkpoints`` by kind (``{"generator": ..., "meter": ...}``) and
-its task's ``track``; the record carries the method's ``method_name`` (what tables show), its
-``family`` and ``track``, and where the track measures it the edit's ``collateral`` (added within schema 2:
-absent in older files). Schema 1 results (the image track before tracks existed) are read by
-:func:`upgrade`.
+Schema 3 (this one): every score is the judge's; ``scores`` also carries ``proxy`` (the same outputs read
+by the proxy: primary, interval, parts, per-output scores), ``gap`` (proxy minus judge, paired interval),
+``reader_floor`` and ``ci_sampling`` (the bootstrap's interval before the reader floor widens it); a cell
+names its ``evaluator`` (who labels the evidence and answers evaluator calls) and its checkpoints include
+the judge's. Schema 2: a cell names its ``checkpoints`` by kind (``{"generator": ..., "meter": ...}``) and
+its task's ``track``; the record carries the method's ``method_name`` (what tables show), its ``family``
+and ``track``, and where the track measures it the edit's ``collateral``; its scores are the meter's (the
+image track's proxy today), read as they are, with no proxy block. Schema 1 results (the image track
+before tracks existed) are read by :func:`upgrade`.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from typing import Any
 
 from editbench.core.errors import UserError
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (1, 2, 3)
 
 
 class ResultsError(UserError, ValueError):

@@ -6,10 +6,14 @@ track only through this interface, so adding a track is adding a folder:
 
 * ``load(checkpoints)``: the models (the one methods edit, and its reader), from checkpoint folders or
   the shipped ones; ``checkpoint_hashes`` and ``provenance`` for result files;
+* ``readers``: who reads outputs: the ``judge``, whose readings every score comes from, and the
+  ``proxy``, which labels methods' evidence and answers their evaluator calls (a method never sees the
+  judge); ``evaluators``: evaluators of graded quality, ``proxy`` first (``evaluator(models, name)``);
 * ``build_evidence(kind, ...)``: evidence of each kind within a budget (``samples``, ``targets``,
-  ``captions``, ``none``), with a counted evaluator;
+  ``captions``, ``none``), labelled by the chosen evaluator, with a counted evaluator;
 * ``inputs(...)`` and ``pair(...)``: paired outputs: the unedited and the edited model sampled with
-  the same randomness (the same latent, or for text the same sampling noise), read by the reader;
+  the same randomness (the same latent, or for text the same sampling noise), as read by each reader
+  (``{reader: pair}``, the outputs shared);
 * ``oracle_pair(...)``: the world's own answer (the renderer with the request applied): the oracle is a
   capability of the track;
 * ``hook_points(models)``: the layers editors may hook, with the axis holding their units;
@@ -32,6 +36,8 @@ class Track(ABC):
     name: ClassVar[str]
     checkpoint_kinds: ClassVar[tuple[str, ...]]  # checkpoint folders a run may override, e.g. generator, meter
     edited: ClassVar[str]  # which of the loaded models methods edit
+    readers: ClassVar[tuple[str, ...]] = ("judge", "proxy")  # the scores' reader first
+    evaluators: ClassVar[tuple[str, ...]] = ("proxy",)  # evaluators of graded quality, the default first
 
     @abstractmethod
     def load(self, checkpoints: dict[str, str | None], device: str = "cpu") -> dict[str, Any]:
@@ -50,9 +56,14 @@ class Track(ABC):
         """The edit request a task names (e.g. ``lamps_off``)."""
 
     @abstractmethod
+    def evaluator(self, models: dict[str, Any], name: str) -> Any:
+        """The reader behind evaluator ``name`` (one of ``evaluators``; a MethodError otherwise)."""
+
+    @abstractmethod
     def build_evidence(self, kind: str, models: dict[str, Any], request: Any, budget: Budget, world: Any,
-                       uses_evaluator: bool) -> Evidence:
-        """Exactly ``budget.n`` examples of ``kind`` from ``world`` (seeded by ``budget.seed``)."""
+                       uses_evaluator: bool, evaluator_name: str = "proxy") -> Evidence:
+        """Exactly ``budget.n`` examples of ``kind`` from ``world`` (seeded by ``budget.seed``), read and
+        evaluated by evaluator ``evaluator_name``."""
 
     @abstractmethod
     def inputs(self, models: dict[str, Any], world: Any, n: int, seed: int, noise_scale: float, key: Hashable) -> Any:
@@ -60,12 +71,12 @@ class Track(ABC):
         front. ``key`` names them for the session's cache of unedited outputs."""
 
     @abstractmethod
-    def pair(self, session: Any, edit: Edit, request: Any, inputs: Any) -> Any:
-        """The model's outputs on ``inputs`` unedited and with ``edit``, with their readings."""
+    def pair(self, session: Any, edit: Edit, request: Any, inputs: Any) -> dict[str, Any]:
+        """The model's outputs on ``inputs`` unedited and with ``edit``, as read by each of ``readers``."""
 
     @abstractmethod
-    def oracle_pair(self, session: Any, request: Any, inputs: Any) -> Any:
-        """The world's outputs for ``inputs`` as they are and with ``request`` applied, with readings."""
+    def oracle_pair(self, session: Any, request: Any, inputs: Any) -> dict[str, Any]:
+        """The world's outputs for ``inputs`` as they are and with ``request`` applied, as read by each reader."""
 
     @abstractmethod
     def hook_points(self, models: dict[str, Any]) -> dict[str, HookPoint]:
@@ -80,6 +91,11 @@ class Track(ABC):
     def pictures(self, pair: Any, k: int) -> dict[str, Any]:
         """The first ``k`` inputs and outputs before and after: ``captions``, ``before``, ``after``; images
         (B, 3, H, W) become a before/after strip, texts are kept in the result."""
+
+    def reader_floor(self, checkpoints: dict[str, str | None]) -> float | None:
+        """How much a score read by the judge may be off for the reader's own sake (a half-width every interval
+        keeps at least); None where it is not known (e.g. checkpoints without a card)."""
+        return None
 
     def collateral(self, session: Any, edit: Edit) -> dict[str, Any] | None:
         """What ``edit`` does to what it should leave alone, measured outside the task (for text: lm-eval's

@@ -242,3 +242,54 @@ def sample_scenes(config: WorldConfig, n: int, seed: int) -> Scene:
         lamp_y=take(lamp_y), lamp_size=take(lamp_size), lamp_shade=take(lamp_shade),
         lamp_on=take(lamp_on) & take(present), lamp_intensity=take(lamp_intensity),
     )
+
+
+EXTRA_LAMP_X = (0.20, 0.50, 0.80)  # where a room beyond the world's support gets its extra lamps (jittered)
+
+
+def beyond_support(scene: Scene, seed: int, p_extra: float, lamps: int = 5) -> Scene:
+    """``scene`` with ``lamps`` lamp columns, where a share ``p_extra`` of the rooms get one or two lamps
+    more than the world ever places (at most ``lamps``): what a generator sometimes draws and a judge must
+    be able to count. Extra lamps stand at :data:`EXTRA_LAMP_X` (jittered) where no lamp is within 0.07,
+    drawn like the world's own (kind, size, shade, state with probability 0.65 on, intensity 0.6-1.0);
+    present lamps come first, left to right, as in :func:`sample_scenes`."""
+    B, L = scene.lamp_present.shape
+    if lamps < L:
+        raise ValueError(f"lamps must be at least the scene's {L}, got {lamps}")
+    g = torch.Generator().manual_seed(int(seed))
+    pad = lamps - L
+
+    def padded(t: Tensor, fill: Tensor) -> Tensor:
+        return torch.cat([t, fill.to(t.dtype).expand(B, pad)], 1)
+
+    present = padded(scene.lamp_present, torch.tensor(False))
+    x = padded(scene.lamp_x, torch.tensor(10.0))
+    fields = {f: padded(getattr(scene, f), torch.tensor(0)) for f in
+              ("lamp_kind", "lamp_y", "lamp_size", "lamp_shade", "lamp_on", "lamp_intensity")}
+    wanted = (torch.rand(B, generator=g) < p_extra).long() * torch.randint(1, 3, (B,), generator=g)
+    cand = torch.tensor(EXTRA_LAMP_X)[None] + _uniform(g, (B, len(EXTRA_LAMP_X)), -0.04, 0.04)
+    kind = torch.where(torch.rand(B, len(EXTRA_LAMP_X), generator=g) < 0.5, FLOOR_LAMP, TABLE_LAMP)
+    size = _uniform(g, (B, len(EXTRA_LAMP_X)), 0.085, 0.11)
+    shade = torch.randint(len(SHADE_NAMES), (B, len(EXTRA_LAMP_X)), generator=g)
+    on = torch.rand(B, len(EXTRA_LAMP_X), generator=g) < 0.65
+    intensity = _uniform(g, (B, len(EXTRA_LAMP_X)), 0.6, 1.0)
+    floor_line = scene.horizon[:, None] + 0.06
+    tall = floor_line - _uniform(g, (B, len(EXTRA_LAMP_X)), 0.36, 0.44)
+    short = floor_line - 0.13 - _uniform(g, (B, len(EXTRA_LAMP_X)), 0.06, 0.09)
+    y = torch.where(kind == FLOOR_LAMP, tall, short)
+    for b in range(B):
+        for k in range(len(EXTRA_LAMP_X)):
+            n = int(present[b].sum())
+            if wanted[b] == 0 or n >= lamps:
+                break
+            if ((x[b][present[b]] - cand[b, k]).abs() < 0.07).any():
+                continue
+            present[b, n], x[b, n] = True, cand[b, k]
+            for f, v in (("lamp_kind", kind), ("lamp_y", y), ("lamp_size", size), ("lamp_shade", shade),
+                         ("lamp_on", on), ("lamp_intensity", intensity)):
+                fields[f][b, n] = v[b, k]
+            wanted[b] -= 1
+    order = torch.where(present, x, x + 10.0).argsort(1)
+    take = {f: t.gather(1, order) for f, t in {"lamp_present": present, "lamp_x": x, **fields}.items()}
+    take["lamp_on"] = take["lamp_on"].bool() & take["lamp_present"]
+    return scene.replace(**take)

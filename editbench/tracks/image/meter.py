@@ -6,8 +6,9 @@ through it. From an image it predicts
 * dense maps (B, H, W): ``shade`` (probability a pixel is a lamp shade), ``light1`` and ``light2``
   (luminance of all lamps' first- and second-order light, as in :class:`~editbench.world.GroundTruth`);
 * the ``ambient`` level (B,);
-* lamp instances in three left-to-right slots (B, 3): ``present`` and ``on`` probabilities,
-  ``intensity`` and horizontal position ``x``;
+* lamp instances in left-to-right slots (B, S), three for the shipped meter (the most the world
+  places) and five for the judge (which must count what the world never draws): ``present`` and ``on``
+  probabilities, ``intensity`` and horizontal position ``x``;
 * ``features`` (B, F): a pooled feature vector for Frechet distances.
 
 Architecture: a U-Net (GroupNorm, SiLU, coordinate channels at the input) whose 4x4 bottleneck also
@@ -29,6 +30,9 @@ from editbench.world.render import GroundTruth, luminance
 from editbench.world.scene import Scene
 
 N_SLOTS = 3
+# The judge (``editbench train judge``): half the meter's capacity, five slots, its own degradations and seed.
+JUDGE_CONFIG = {"channels": (24, 48, 64, 96, 128), "hidden": 192, "slots": 5}
+JUDGE_TRAINING = {"extra_lamps": 0.3, "degrade_strength": 1.5, "p_soften": 0.3, "p_degrade": 0.8}
 LIGHT_PIXEL = 0.1  # luminance above which a pixel is lamp light (the metrics' masks; reward finetuning's penalty region)
 
 
@@ -72,7 +76,7 @@ class MeterReading:
         cols = (torch.arange(W, device=light.device, dtype=light.dtype) + 0.5) / W
         dist = (cols[None, None, :] - self.x[..., None]).abs()  # (B, 3, W)
         dist = dist.masked_fill(~self.lamps[..., None], float("inf"))
-        owner = F.one_hot(dist.argmin(1), N_SLOTS).permute(0, 2, 1).to(light.dtype)  # (B, 3, W)
+        owner = F.one_hot(dist.argmin(1), self.x.shape[1]).permute(0, 2, 1).to(light.dtype)  # (B, S, W)
         owner = owner * self.lamps[..., None].to(light.dtype)
         return light[:, None] * owner[:, :, None, :]
 
@@ -106,7 +110,8 @@ class LampMeter(ModelMixin, ConfigMixin):
     config_name = "config.json"
 
     @register_to_config
-    def __init__(self, channels: tuple[int, ...] = (32, 64, 96, 128, 192), hidden: int = 256, resolution: int = 64):
+    def __init__(self, channels: tuple[int, ...] = (32, 64, 96, 128, 192), hidden: int = 256, resolution: int = 64,
+                 slots: int = N_SLOTS):
         super().__init__()
         ch = tuple(channels)
         self.enc = nn.ModuleList([ConvBlock(5, ch[0])] + [ConvBlock(ch[i], ch[i + 1], stride=2) for i in range(len(ch) - 1)])
@@ -115,7 +120,7 @@ class LampMeter(ModelMixin, ConfigMixin):
         bottleneck = resolution // 2 ** (len(ch) - 1)
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(ch[-1] * bottleneck**2, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
-            nn.Linear(hidden, 1 + 4 * N_SLOTS),
+            nn.Linear(hidden, 1 + 4 * slots),
         )
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
@@ -134,7 +139,7 @@ class LampMeter(ModelMixin, ConfigMixin):
             h = block(torch.cat([h, skip], 1))
         dense = self.dense(h)
         g = self.head(bottom)
-        S = N_SLOTS
+        S = self.config.slots
         return {
             "shade_logit": dense[:, 0], "light1": dense[:, 1], "light2": dense[:, 2],
             "ambient": g[:, 0], "present_logit": g[:, 1 : 1 + S], "on_logit": g[:, 1 + S : 1 + 2 * S],
@@ -147,14 +152,18 @@ class LampMeter(ModelMixin, ConfigMixin):
         """Read (B, 3, H, W) images in [0, 1] (any device; results come back on the model's device)."""
         outs = []
         for i in range(0, images.shape[0], batch_size):
-            o = self(images[i : i + batch_size].to(self.device, self.dtype))
-            outs.append(MeterReading(
-                shade=torch.sigmoid(o["shade_logit"]).float(), light1=o["light1"].float().clamp_min(0),
-                light2=o["light2"].float().clamp_min(0), ambient=o["ambient"].float(),
-                present=torch.sigmoid(o["present_logit"]).float(), on=torch.sigmoid(o["on_logit"]).float(),
-                intensity=o["intensity"].float(), x=o["x"].float(), features=o["features"].float(),
-            ))
+            outs.append(reading(self(images[i : i + batch_size].to(self.device, self.dtype))))
         return MeterReading.cat(outs)
+
+
+def reading(o: dict[str, Tensor]) -> MeterReading:
+    """A :class:`MeterReading` from the meter's raw (differentiable) outputs."""
+    return MeterReading(
+        shade=torch.sigmoid(o["shade_logit"]).float(), light1=o["light1"].float().clamp_min(0),
+        light2=o["light2"].float().clamp_min(0), ambient=o["ambient"].float(),
+        present=torch.sigmoid(o["present_logit"]).float(), on=torch.sigmoid(o["on_logit"]).float(),
+        intensity=o["intensity"].float(), x=o["x"].float(), features=o["features"].float(),
+    )
 
 
 def meter_targets(scene: Scene, truth: GroundTruth) -> dict[str, Tensor]:

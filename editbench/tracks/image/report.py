@@ -9,6 +9,11 @@ second-order light maps (pooled over pixels), ambient mean absolute error.
 
 Generator (``n`` samples G(z, caption) against ``n`` renders with the same captions, both read by
 the meter): see :func:`generator_figures`.
+
+Judge (the scores' reader): the meter's figures and gates on the same renders, its count on renders
+beyond the world's support (four and five lamps), and its agreement with the proxy on the generator's own
+samples (:func:`agreement`), where no ground truth exists. Evaluators (proxy, weak, noisy): their accuracy
+on renders and their agreement with the judge on samples (:func:`evaluator_figures`).
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ def meter_figures(meter: LampMeter, n: int = 2000, seed: int = EVAL_SEED) -> dic
         pred_shade, true_shade = r.shade > 0.5, t["shade"].to(dev) > 0.5
         iou = float((pred_shade & true_shade).sum() / (pred_shade | true_shade).sum().clamp_min(1))
         present = scene.lamp_present.to(dev)
-        on_ok = r.lamps & ((r.on > 0.5) == scene.lamp_on.to(dev))
+        S = present.shape[1]  # a judge has more slots than the world places lamps; the first S are compared
+        on_ok = r.lamps[:, :S] & ((r.on[:, :S] > 0.5) == scene.lamp_on.to(dev))
         out[name] = {
             "shade_iou": iou,
             "count_exact": float((r.count == scene.n_lamps.to(dev)).float().mean()),
@@ -66,9 +72,97 @@ METER_GATES = {
 }
 
 
-def meter_gates(figures: dict[str, dict[str, float]]) -> list[Gate]:
-    return [Gate(f"meter {cond} {k}", figures[cond][k], op, thr)
+def meter_gates(figures: dict[str, dict[str, float]], name: str = "meter") -> list[Gate]:
+    return [Gate(f"{name} {cond} {k}", figures[cond][k], op, thr)
             for cond in ("clean", "degraded") for k, (op, thr) in METER_GATES.items()]
+
+
+def beyond_support_figures(judge: LampMeter, n: int = 2000, seed: int = EVAL_SEED) -> dict[str, float]:
+    """The judge on renders of rooms with four or five lamps (beyond what the world places): count exactly
+    right and per-lamp on/off accuracy, over the rooms that got extra lamps."""
+    from editbench.world.scene import beyond_support
+
+    world = World()
+    scene = beyond_support(world.scenes(n, seed + 5), seed + 5, 1.0, judge.config.slots)
+    extra = scene.n_lamps > 3
+    images, _ = world.render(scene)
+    r = judge.read(images[extra])
+    present, on = scene.lamp_present[extra], scene.lamp_on[extra]
+    found_on = r.lamps[:, : present.shape[1]] & ((r.on[:, : present.shape[1]] > 0.5) == on.to(r.on.device))
+    return {"rooms": int(extra.sum()), "count_exact": float((r.count.cpu() == scene.n_lamps[extra]).float().mean()),
+            "on_off_accuracy": float(found_on[present].float().mean())}
+
+
+def _matched_states(a: MeterReading, b: MeterReading, tol: float = 0.07) -> tuple[Tensor, Tensor]:
+    """Per lamp of ``a`` (B, S_a): whether ``b`` finds a lamp within ``tol`` of its position, and whether that
+    lamp's on/off state agrees (False where none is found)."""
+    dist = (a.x[:, :, None] - b.x[:, None, :]).abs().masked_fill(~b.lamps[:, None, :], float("inf"))
+    d, j = dist.min(2)
+    found = a.lamps & (d < tol)
+    same = found & ((a.on > 0.5) == (b.on.gather(1, j) > 0.5))
+    return found, same
+
+
+def agreement(proxy_read: Any, judge: LampMeter, images: Tensor) -> dict[str, Any]:
+    """How often two readers agree on ``images``: lamp count, and each lamp's on/off state (lamps matched by
+    position, in both directions, over the lamps either reader finds); the share of images the judge reads
+    with more lamps than the world places (3), and the judge's lamp-count histogram (0-5)."""
+    p, j = proxy_read(images), judge.read(images)
+    found_pj, same_pj = _matched_states(p, j)
+    found_jp, same_jp = _matched_states(j, p)
+    lamps = int(p.lamps.sum() + j.lamps.sum())
+    slots = judge.config.slots
+    return {
+        "n": len(images), "count_agreement": float((p.count == j.count).float().mean()),
+        "state_agreement": float((same_pj.sum() + same_jp.sum()) / max(lamps, 1)),
+        "lamps_found_by_both": float((found_pj.sum() + found_jp.sum()) / max(lamps, 1)),
+        "beyond_support": float((j.count > 3).float().mean()),
+        "judge_count_hist": [round(float((j.count == k).float().mean()), 4) for k in range(slots + 1)],
+        "proxy_count_hist": [round(float((p.count == k).float().mean()), 4) for k in range(p.present.shape[1] + 1)],
+    }
+
+
+@torch.no_grad()
+def judge_figures(judge: LampMeter, proxy: LampMeter, generator: Any, n: int = 2000, seed: int = EVAL_SEED
+                  ) -> dict[str, Any]:
+    """The judge's card: its accuracy on renders, beyond the world's support, and its agreement with the proxy
+    on renders and on the unedited generator's samples. ``reader_floor`` (half the share of lamps whose state
+    the two readers disagree on in samples) is how much a score read by the judge may be off on generated
+    images: the scoring path widens every image interval to at least that half-width."""
+    world = World()
+    batch = world.sample(n, seed + 1)
+    samples = generator.generate(batch.captions, seed=seed + 2)
+    on_samples = agreement(proxy.read, judge, samples)
+    return {
+        **meter_figures(judge, n, seed), "beyond_support": beyond_support_figures(judge, n, seed),
+        "agreement_renders": agreement(proxy.read, judge, batch.images), "agreement_samples": on_samples,
+        "reader_floor": round((1 - on_samples["state_agreement"]) / 2, 4),
+    }
+
+
+def judge_gates(f: dict[str, Any]) -> list[Gate]:
+    return meter_gates(f, "judge") + [
+        Gate("judge beyond support count_exact", f["beyond_support"]["count_exact"], ">=", 0.90),
+        Gate("judge and proxy agree on renders (count)", f["agreement_renders"]["count_agreement"], ">=", 0.95)]
+
+
+@torch.no_grad()
+def evaluator_figures(models: dict[str, Any], evaluators: dict[str, Any], n: int = 1000, seed: int = EVAL_SEED
+                      ) -> dict[str, dict[str, float]]:
+    """Each evaluator's quality: per-lamp on/off accuracy and count on renders (ground truth), and its state
+    agreement with the judge on the generator's samples."""
+    world = World()
+    batch = world.sample(n, seed + 7)
+    samples = models["generator"].generate(batch.captions, seed=seed + 8)
+    out = {}
+    for name, ev in evaluators.items():
+        r = ev.read(batch.images)
+        present = batch.scene.lamp_present
+        on_ok = r.lamps[:, :3] & ((r.on[:, :3] > 0.5) == batch.scene.lamp_on)
+        out[name] = {"on_off_accuracy": float(on_ok[present].float().mean()),
+                     "count_exact": float((r.count == batch.scene.n_lamps).float().mean()),
+                     "judge_state_agreement_samples": agreement(ev.read, models["judge"], samples)["state_agreement"]}
+    return out
 
 
 def _facts_agreement(reading: MeterReading, captions: list[str]) -> dict[str, float]:
@@ -166,7 +260,7 @@ def generator_gates(f: dict[str, Any]) -> list[Gate]:
 
 
 def full_report(n: int = 2000, generator_path: str | None = None, meter_path: str | None = None,
-                device: str = "cpu", seed: int = EVAL_SEED) -> dict[str, Any]:
+                device: str = "cpu", seed: int = EVAL_SEED, judge_path: str | None = None) -> dict[str, Any]:
     """Every model-card figure and gate. ``seed``: the held-out seed (the cards use ``EVAL_SEED``;
     another seed >= 2**41 re-checks the figures on scenes and latents nobody has looked at)."""
     if seed < 2**41:
@@ -182,12 +276,19 @@ def full_report(n: int = 2000, generator_path: str | None = None, meter_path: st
     untrained = LampGenerator(**{k: v for k, v in G.config.items() if not k.startswith("_")}).to(device).eval()
     mf = meter_figures(M, n, seed=seed)
     gf = generator_figures(G, M, n, seed=seed, untrained=untrained)
-    gates = meter_gates(mf) + generator_gates(gf)
+    from .track import ImageTrack
+
+    models = ImageTrack().load({"generator": generator_path, "meter": meter_path, "judge": judge_path}, device)
+    jf = judge_figures(models["judge"], M, G, n, seed=seed)
+    ef = evaluator_figures(models, {name: ImageTrack().evaluator(models, name) for name in ImageTrack.evaluators},
+                           n // 2, seed=seed)
+    gates = meter_gates(mf) + generator_gates(gf) + judge_gates(jf)
     return {
         "n": n, "eval_seed": seed, "world_config": WorldConfig().to_dict(),
         "checkpoints": {"generator": checkpoint_hash(generator_path, "generator"),
-                        "meter": checkpoint_hash(meter_path, "meter")},
-        "meter": mf, "generator": gf, "gates": [g.as_dict() for g in gates],
+                        "meter": checkpoint_hash(meter_path, "meter"), "judge": checkpoint_hash(judge_path, "judge"),
+                        "weak": checkpoint_hash(None, "weak")},
+        "meter": mf, "generator": gf, "judge": jf, "evaluators": ef, "gates": [g.as_dict() for g in gates],
         "all_passed": all(g.passed for g in gates),
     }
 
@@ -215,6 +316,23 @@ def format_report(rep: dict[str, Any]) -> str:
     if "z_diversity_samples" in gf:
         lines.append(f"  diversity for a fixed caption (pixel std over 8 latents / 8 renders, {gf['z_diversity_captions']}"
                      f" captions): samples {gf['z_diversity_samples']:.3f}  renders {gf['z_diversity_renders']:.3f}")
+    if "judge" in rep:
+        jf = rep["judge"]
+        lines += ["", f"judge ({rep['checkpoints'].get('judge')}):"]
+        b = jf["beyond_support"]
+        lines.append(f"  renders with 4-5 lamps ({b['rooms']}): count exact {b['count_exact']:.3f}, "
+                     f"on/off {b['on_off_accuracy']:.3f}")
+        for where in ("renders", "samples"):
+            a = jf[f"agreement_{where}"]
+            lines.append(f"  judge vs proxy on {where} (n={a['n']}): count {a['count_agreement']:.3f}, lamp state "
+                         f"{a['state_agreement']:.3f}, lamps found by both {a['lamps_found_by_both']:.3f}, judge reads "
+                         f"more than 3 lamps {a['beyond_support']:.3f}")
+        lines.append(f"  judge count histogram 0-5 on samples: {jf['agreement_samples']['judge_count_hist']}")
+        lines.append(f"  reader floor (half the state disagreement on samples): {jf['reader_floor']:.4f}")
+        for name, e in rep.get("evaluators", {}).items():
+            lines.append(f"  evaluator {name:<6} on/off accuracy (renders) {e['on_off_accuracy']:.3f}, count exact "
+                         f"{e['count_exact']:.3f}, lamp-state agreement with the judge (samples) "
+                         f"{e['judge_state_agreement_samples']:.3f}")
     lines.append("")
     lines.append("all gates passed" if rep["all_passed"] else "some gates FAILED")
     return "\n".join(lines)

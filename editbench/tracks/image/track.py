@@ -1,5 +1,12 @@
-"""The image track: the generator G(z, caption) is the model methods edit, the lamp meter reads its
-images, and the renderer answers for the oracle. Paired outputs share their latent ``z``."""
+"""The image track: the generator G(z, caption) is the model methods edit, the renderer answers for the
+oracle, and two readers read the images: the **proxy** (the shipped lamp meter), which labels methods'
+evidence and answers their evaluator calls, and the **judge** (a meter trained apart from it, with its
+own architecture, seed, degradations and five slots), which every score comes from. Paired outputs share
+their latent ``z``.
+
+Evaluators of graded quality (``EVALUATORS``; a cell's ``evaluator``): ``proxy`` the shipped meter,
+``weak`` the meter's architecture trained for 250 steps, ``noisy`` the proxy with label noise (see
+:class:`NoisyMeter`). The chosen one labels a method's evidence and answers its evaluator calls."""
 
 from __future__ import annotations
 
@@ -19,7 +26,48 @@ from editbench.world.captions import rewrite_captions
 from editbench.world.requests import EditRequest
 
 from .checkpoints import ASSETS, checkpoint_hash, load_generator, load_meter
-from .meter import MeterReading
+from .meter import LampMeter, MeterReading, reading
+
+READERS = ("judge", "proxy")  # the score's reader first
+EVALUATORS = ("proxy", "weak", "noisy")
+NOISE_FLIP = 0.2  # the noisy evaluator: probability a lamp's state is misread
+NOISE_LIGHT = 0.2  # and the standard deviation of the noise field added to its light maps
+
+
+class NoisyMeter:
+    """The proxy with label noise: each lamp slot's on/off state is misread with probability
+    :data:`NOISE_FLIP` and a noise field (standard deviation :data:`NOISE_LIGHT`, per pixel) is added to both
+    light maps, in the readings and in the differentiable outputs reward finetuning descends. The draws are
+    seeded by the image's bytes (rounded to 1/1024), so an image always reads the same way: a fixed imperfect
+    reader, not fresh noise on every call."""
+
+    def __init__(self, meter: LampMeter, seed: int = 0x5EED):
+        self.meter, self.seed = meter, seed
+
+    def _noise(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        import hashlib
+
+        flips, fields = [], []
+        H, W = images.shape[-2:]
+        slots = self.meter.config.slots
+        for img in (images.detach().float().cpu() * 1024).round().to(torch.int32):
+            digest = hashlib.blake2b(img.numpy().tobytes(), digest_size=8, key=self.seed.to_bytes(4, "little")).digest()
+            g = torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+            flips.append(torch.rand(slots, generator=g) < NOISE_FLIP)
+            fields.append(torch.randn(2, H, W, generator=g) * NOISE_LIGHT)
+        return torch.stack(flips).to(images.device), torch.stack(fields).to(images.device)
+
+    def read(self, images: Tensor, batch_size: int = 256) -> MeterReading:
+        with torch.no_grad():
+            return MeterReading.cat([reading(self(images[i : i + batch_size].to(self.meter.device, self.meter.dtype)))
+                                     for i in range(0, images.shape[0], batch_size)])
+
+    def __call__(self, images: Tensor) -> dict[str, Tensor]:
+        out = dict(self.meter(images))
+        flip, field = self._noise(images)
+        out["on_logit"] = torch.where(flip, -out["on_logit"], out["on_logit"])
+        out["light1"], out["light2"] = out["light1"] + field[:, 0], out["light2"] + field[:, 1]
+        return out
 
 
 @dataclass(frozen=True)
@@ -57,21 +105,44 @@ class ImagePair:
 
 class ImageTrack(Track):
     name = "image"
-    checkpoint_kinds = ("generator", "meter")
+    checkpoint_kinds = ("generator", "meter", "judge", "weak")
     edited = "generator"
 
+    readers = READERS
+    evaluators = EVALUATORS
+
     def load(self, checkpoints: dict[str, str | None], device: str = "cpu") -> dict[str, Any]:
-        meter = load_meter(checkpoints.get("meter"), device=device).requires_grad_(False)
-        return {"generator": load_generator(checkpoints.get("generator"), device=device), "meter": meter}
+        def meter(kind: str) -> LampMeter:
+            return load_meter(checkpoints.get(kind) or ASSETS / kind, device=device).requires_grad_(False)
+
+        return {"generator": load_generator(checkpoints.get("generator"), device=device), "meter": meter("meter"),
+                "judge": meter("judge"), "weak": meter("weak")}
+
+    def evaluator(self, models: dict[str, Any], name: str) -> Any:
+        """The reader behind evaluator ``name`` (``read(images)``; called: differentiable outputs)."""
+        if name not in EVALUATORS:
+            raise MethodError(f"unknown evaluator {name!r} on the image track; choose from {list(EVALUATORS)}")
+        return NoisyMeter(models["meter"]) if name == "noisy" else models["meter" if name == "proxy" else "weak"]
+
+    def _reader(self, models: dict[str, Any], reader: str) -> Any:
+        return models["judge" if reader == "judge" else "meter"]
 
     def checkpoint_hashes(self, checkpoints: dict[str, str | None]) -> dict[str, str]:
         return {kind: checkpoint_hash(checkpoints.get(kind), kind) for kind in self.checkpoint_kinds}
 
     def provenance(self, checkpoints: dict[str, str | None]) -> dict[str, Any]:
-        accuracy = None
-        if checkpoints.get("meter") is None and (ASSETS / "report.json").exists():
-            accuracy = json.loads((ASSETS / "report.json").read_text())["meter"]
-        return {"meter_accuracy": accuracy}
+        """The shipped meter's and judge's card figures (None where a run names other checkpoints)."""
+        report = json.loads((ASSETS / "report.json").read_text()) if (ASSETS / "report.json").exists() else {}
+        return {"meter_accuracy": report.get("meter") if checkpoints.get("meter") is None else None,
+                "judge_accuracy": report.get("judge") if checkpoints.get("judge") is None else None}
+
+    def reader_floor(self, checkpoints: dict[str, str | None]) -> float | None:
+        """The judge card's reader floor: half the share of lamps whose state judge and proxy disagree on in the
+        unedited generator's samples (None where a run names checkpoints the card did not measure)."""
+        if any(checkpoints.get(k) is not None for k in ("generator", "meter", "judge")):
+            return None
+        report = ASSETS / "report.json"
+        return json.loads(report.read_text()).get("judge", {}).get("reader_floor") if report.exists() else None
 
     def request(self, name: str) -> EditRequest:
         return EditRequest.named(name)
@@ -81,8 +152,8 @@ class ImageTrack(Track):
 
     # -- evidence ---------------------------------------------------------------------------------------
     def build_evidence(self, kind: str, models: dict[str, Any], request: EditRequest, budget: Budget, world: World,
-                       uses_evaluator: bool) -> Evidence:
-        G, M = models["generator"], models["meter"]
+                       uses_evaluator: bool, evaluator_name: str = "proxy") -> Evidence:
+        G, M = models["generator"], self.evaluator(models, evaluator_name)
         n, seed = budget.n, budget.seed
         evaluator = None
         if uses_evaluator and budget.evaluator_calls > 0:
@@ -109,29 +180,33 @@ class ImageTrack(Track):
         return ImageInputs(world, world.sample(n, seed), models["generator"].make_latents(n, seed, scale=noise_scale), key)
 
     @torch.no_grad()
-    def pair(self, session: Any, edit: Edit, request: EditRequest, inputs: ImageInputs) -> ImagePair:
-        G, M = session.models["generator"], session.models["meter"]
-
-        def unedited() -> tuple[Tensor, MeterReading]:
-            images = G.generate(inputs.captions, z=inputs.z)
-            return images, M.read(images)
-
-        before, before_reading = session.memo((inputs.key, "unedited"), unedited)
+    def pair(self, session: Any, edit: Edit, request: EditRequest, inputs: ImageInputs) -> dict[str, ImagePair]:
+        G = session.models["generator"]
+        before = session.memo((inputs.key, "unedited"), lambda: G.generate(inputs.captions, z=inputs.z))
         with edit.applied(G):
             after = G.generate(rewrite_captions(inputs.captions, edit.prompt), z=inputs.z)
         if not torch.isfinite(after).all():
             raise MethodError(f"method {edit.method!r} produced non-finite images")
-        reference = session.memo((inputs.key, "reference"),
-                                 lambda: M.read(inputs.world.render(request.apply(inputs.batch.scene))[0]))
-        return ImagePair(before, after, before_reading, M.read(after), reference, request, inputs.captions)
+        reference = session.memo((inputs.key, "reference"), lambda: inputs.world.render(request.apply(inputs.batch.scene))[0])
+        out = {}
+        for reader in READERS:
+            M = self._reader(session.models, reader)
+            before_reading = session.memo((inputs.key, "unedited", reader), lambda M=M: M.read(before))
+            reference_reading = session.memo((inputs.key, "reference", reader), lambda M=M: M.read(reference))
+            out[reader] = ImagePair(before, after, before_reading, M.read(after), reference_reading, request,
+                                    inputs.captions)
+        return out
 
     @torch.no_grad()
-    def oracle_pair(self, session: Any, request: EditRequest, inputs: ImageInputs) -> ImagePair:
-        M = session.models["meter"]
+    def oracle_pair(self, session: Any, request: EditRequest, inputs: ImageInputs) -> dict[str, ImagePair]:
         before = inputs.batch.images
         after, _ = inputs.world.render(request.apply(inputs.batch.scene))
-        after_reading = M.read(after)
-        return ImagePair(before, after, M.read(before), after_reading, after_reading, request, inputs.captions)
+        out = {}
+        for reader in READERS:
+            M = self._reader(session.models, reader)
+            after_reading = M.read(after)
+            out[reader] = ImagePair(before, after, M.read(before), after_reading, after_reading, request, inputs.captions)
+        return out
 
     def effect(self, pair: ImagePair) -> float:
         """Share of first-order lamp light the meter no longer reads (mean over images)."""

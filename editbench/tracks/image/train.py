@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -26,6 +27,7 @@ from editbench.tracks.training import JsonlLog, autocast, pick_device, start_run
 from editbench.world import World, WorldConfig
 from editbench.world.captions import CaptionTokenizer, make_captions
 from editbench.world.render import render
+from editbench.world.scene import beyond_support
 
 
 def _versions() -> dict[str, str]:
@@ -173,6 +175,7 @@ def train_generator(
 
 
 # ---- meter --------------------------------------------------------------------------------------
+_JUDGE_DEFAULTS = {"extra_lamps": 0.0, "degrade_strength": 1.0, "p_soften": 0.0}  # left out of a meter run's args
 def train_meter(
     out: str | Path,
     steps: int,
@@ -188,9 +191,17 @@ def train_meter(
     meter_config: dict[str, Any] | None = None,
     world_config: dict[str, Any] | None = None,
     progress: bool = True,
+    extra_lamps: float = 0.0,
+    degrade_strength: float = 1.0,
+    p_soften: float = 0.0,
 ) -> Path:
-    """Train the lamp meter on fresh renders (degraded with probability ``p_degrade``)."""
-    args = {k: v for k, v in locals().items() if k != "out"}
+    """Train the lamp meter on fresh renders (degraded with probability ``p_degrade``).
+
+    For a judge (see the judge's card): ``extra_lamps`` > 0 gives that share of the rooms one or two lamps
+    beyond the world's support (:func:`editbench.world.scene.beyond_support`; the meter needs as many
+    slots, ``meter_config["slots"]``); ``degrade_strength`` scales the degradations and ``p_soften``
+    halves the resolution of that share of the degraded images (down and up again, bilinear)."""
+    args = {k: v for k, v in locals().items() if k != "out" and not (k in _JUDGE_DEFAULTS and v == _JUDGE_DEFAULTS[k])}
     from .meter import LampMeter, degrade, meter_loss, meter_targets
 
     out = Path(out)
@@ -199,6 +210,7 @@ def train_meter(
     torch.manual_seed(seed)
     world = World(WorldConfig.from_dict(world_config or {}))
     M = LampMeter(**(meter_config or {})).to(dev)
+    slots = M.config.slots
     opt = torch.optim.AdamW(M.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.05)
     if start > 0:
@@ -221,10 +233,18 @@ def train_meter(
     for step in bar:
         s = stream_seed(seed, step)
         scene = world.scenes(batch_size, s)
+        if slots > scene.lamp_present.shape[1]:
+            scene = beyond_support(scene, s, extra_lamps, slots)
         images, truth = render(scene.to(dev), world.config.size)
         g = torch.Generator().manual_seed(s)
         which = (torch.rand(batch_size, generator=g) < p_degrade).to(dev)[:, None, None, None]
-        images = torch.where(which, degrade(images, g), images)
+        degraded = degrade(images, g, degrade_strength)
+        if p_soften > 0:
+            soft = (torch.rand(batch_size, generator=g) < p_soften).to(dev)[:, None, None, None]
+            half = F.interpolate(degraded, scale_factor=0.5, mode="bilinear", align_corners=False)
+            degraded = torch.where(soft, F.interpolate(half, size=degraded.shape[-2:], mode="bilinear",
+                                                       align_corners=False), degraded)
+        images = torch.where(which, degraded, images)
         targets = meter_targets(scene.to(dev), truth)
         with autocast(dev, bf16):
             pred = M(images)

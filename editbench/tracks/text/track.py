@@ -1,5 +1,10 @@
-"""The text track: the lamp LM describes a room for a caption, the exact parser reads its descriptions,
-and the world's own descriptions answer for the oracle. Paired outputs share their sampling noise."""
+"""The text track: the lamp LM describes a room for a caption, and the world's own descriptions answer for
+the oracle. Two readers read the descriptions: the **judge** (the exact parser), which every score comes
+from, and the **proxy** (:mod:`.proxy`: the parser misreading lamp states), which labels methods' evidence
+and answers their evaluator calls. Paired outputs share their sampling noise.
+
+Evaluators of graded quality (``EVALUATORS``; a cell's ``evaluator``): the proxy misreads a lamp's state
+with probability 0.10, ``weak`` with 0.25 and ``noisy`` with 0.40."""
 
 from __future__ import annotations
 
@@ -21,6 +26,9 @@ from editbench.world.scene import Scene
 
 from .checkpoints import ASSETS, lm_hash, load_lm
 from .proxy import proxy_read
+
+READERS = ("judge", "proxy")  # the score's reader first
+EVALUATORS = {"proxy": 0.10, "weak": 0.25, "noisy": 0.40}  # evaluator -> probability a lamp's state is misread
 
 
 def read(texts: list[str]) -> list[Facts | None]:
@@ -63,8 +71,22 @@ class TextTrack(Track):
     checkpoint_kinds = ("lm",)
     edited = "lm"
 
+    readers = READERS
+    evaluators = tuple(EVALUATORS)
+
     def load(self, checkpoints: dict[str, str | None], device: str = "cpu") -> dict[str, Any]:
         return {"lm": load_lm(checkpoints.get("lm"), device=device)}
+
+    def evaluator(self, models: dict[str, Any], name: str) -> Any:
+        """The reader behind evaluator ``name``: the parser misreading lamp states at its rate."""
+        if name not in EVALUATORS:
+            raise MethodError(f"unknown evaluator {name!r} on the text track; choose from {list(EVALUATORS)}")
+        rate = EVALUATORS[name]
+        return lambda texts: proxy_read(texts, error=rate)
+
+    @staticmethod
+    def _reader(reader: str) -> Any:
+        return read if reader == "judge" else proxy_read
 
     def checkpoint_hashes(self, checkpoints: dict[str, str | None]) -> dict[str, str]:
         return {"lm": lm_hash(checkpoints.get("lm"))}
@@ -78,6 +100,10 @@ class TextTrack(Track):
             return {"lm_gates": None}
         return {"lm_gates": {g["name"]: g["value"] for g in json.loads(report.read_text())["gates"]}}
 
+    def reader_floor(self, checkpoints: dict[str, str | None]) -> float | None:
+        """0: the judge is the exact parser (it reads back exactly what the world wrote)."""
+        return 0.0
+
     def request(self, name: str) -> EditRequest:
         return EditRequest.named(name)
 
@@ -85,11 +111,12 @@ class TextTrack(Track):
         return models["lm"].hook_points()
 
     def build_evidence(self, kind: str, models: dict[str, Any], request: EditRequest, budget: Budget, world: World,
-                       uses_evaluator: bool) -> Evidence:
+                       uses_evaluator: bool, evaluator_name: str = "proxy") -> Evidence:
         lm = models["lm"]
         n, seed = budget.n, budget.seed
         # methods read their evidence and call their evaluator through the proxy; the parser only scores
-        evaluator = Evaluator(proxy_read, budget.evaluator_calls) if uses_evaluator and budget.evaluator_calls > 0 else None
+        reader = self.evaluator(models, evaluator_name)
+        evaluator = Evaluator(reader, budget.evaluator_calls) if uses_evaluator and budget.evaluator_calls > 0 else None
         if kind == "none":
             return Evidence("none", evaluator=evaluator)
         scene = world.scenes(n, seed)
@@ -99,7 +126,7 @@ class TextTrack(Track):
         if kind == "samples":
             noise = lm.make_noise(n, seed)
             texts = lm.generate(captions, noise)
-            return Evidence("samples", captions=captions, noise=noise, outputs=texts, readings=proxy_read(texts),
+            return Evidence("samples", captions=captions, noise=noise, outputs=texts, readings=reader(texts),
                             evaluator=evaluator)
         if kind == "targets":
             return Evidence("targets", captions=captions, outputs=describe(scene), targets=describe(request.apply(scene)),
@@ -113,23 +140,28 @@ class TextTrack(Track):
         return TextInputs(world, scene, captions, models["lm"].make_noise(n, seed, scale=noise_scale), key)
 
     @torch.no_grad()
-    def pair(self, session: Any, edit: Edit, request: EditRequest, inputs: TextInputs) -> TextPair:
+    def pair(self, session: Any, edit: Edit, request: EditRequest, inputs: TextInputs) -> dict[str, TextPair]:
         lm = session.models["lm"]
-
-        def unedited() -> tuple[list[str], list[Facts | None]]:
-            texts = lm.generate(inputs.captions, inputs.noise)
-            return texts, read(texts)
-
-        before, before_facts = session.memo((inputs.key, "unedited"), unedited)
+        before = session.memo((inputs.key, "unedited"), lambda: lm.generate(inputs.captions, inputs.noise))
         with edit.applied(lm):
             after = lm.generate(rewrite_captions(inputs.captions, edit.prompt), inputs.noise)
-        reference = session.memo((inputs.key, "reference"), lambda: read(describe(request.apply(inputs.scene))))
-        return TextPair(before, after, before_facts, read(after), reference, request, inputs.captions)
+        reference = session.memo((inputs.key, "reference"), lambda: describe(request.apply(inputs.scene)))
+        out = {}
+        for reader in READERS:
+            r = self._reader(reader)
+            before_facts = session.memo((inputs.key, "unedited", reader), lambda r=r: r(before))
+            reference_facts = session.memo((inputs.key, "reference", reader), lambda r=r: r(reference))
+            out[reader] = TextPair(before, after, before_facts, r(after), reference_facts, request, inputs.captions)
+        return out
 
-    def oracle_pair(self, session: Any, request: EditRequest, inputs: TextInputs) -> TextPair:
+    def oracle_pair(self, session: Any, request: EditRequest, inputs: TextInputs) -> dict[str, TextPair]:
         before, after = describe(inputs.scene), describe(request.apply(inputs.scene))
-        after_facts = read(after)
-        return TextPair(before, after, read(before), after_facts, after_facts, request, inputs.captions)
+        out = {}
+        for reader in READERS:
+            r = self._reader(reader)
+            after_facts = r(after)
+            out[reader] = TextPair(before, after, r(before), after_facts, after_facts, request, inputs.captions)
+        return out
 
     def effect(self, pair: TextPair) -> float:
         """Share of the targeted lamps described lit before the edit that are no longer described lit."""
