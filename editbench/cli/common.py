@@ -105,3 +105,56 @@ def method_instance(name: str, config: str | None):
 def checkpoints(args: argparse.Namespace) -> dict[str, str | None]:
     """Checkpoint folders named on the command line (``--generator``, ``--meter``, ``--judge``, ``--lm``), by kind."""
     return {k: getattr(args, k) for k in ("generator", "meter", "judge", "lm") if getattr(args, k, None) is not None}
+
+
+def add_executor_args(p: argparse.ArgumentParser, unit: str = "cell") -> None:
+    """``--executor`` and its options, shared by every command that runs a grid."""
+    from editbench.harness import EXECUTORS
+
+    g = p.add_argument_group("where the grid runs")
+    g.add_argument("--executor", choices=EXECUTORS.names(), default="process",
+                   help="inline (this process), process (local worker processes), ray (the ray extra), "
+                        "slurm (the slurm extra: submitit job arrays)")
+    g.add_argument("--workers", type=positive_int, default=2,
+                   help="worker processes / Ray actors / SLURM array tasks running at once")
+    g.add_argument("--timeout", type=float, default=1800, help=f"seconds a {unit} may run before it is recorded as failed")
+    g.add_argument("--device", default=None, help=f"where each {unit} computes: cpu (default), cuda, cuda:N or auto")
+    g.add_argument("--address", default=None, help="ray: the cluster to join (auto, ray://host:10001); "
+                   "default: a local cluster of --workers CPUs for this run")
+    g.add_argument("--cluster", choices=("slurm", "local"), default=None,
+                   help="slurm: submit to SLURM, or run the same job arrays as local processes (default: SLURM "
+                        "where sbatch is found)")
+    g.add_argument("--chunk", type=positive_int, default=None, help=f"slurm: {unit}s per array task (default 8)")
+    g.add_argument("--slurm-folder", default=None, help="slurm: submitit's logs (default submitit-logs)")
+    g.add_argument("--slurm", default=None, metavar="JSON",
+                   help='slurm: submitit parameters, e.g. \'{"slurm_partition": "gpu", "gpus_per_node": 1}\'')
+
+
+def executor_from(args: argparse.Namespace) -> Any:
+    """The :class:`~editbench.harness.ExecutorSpec` the executor arguments name (options it does not take are
+    a usage error)."""
+    from editbench.harness import ExecutorSpec
+
+    options: dict[str, Any] = {}
+    if args.device is not None:
+        import torch
+
+        if args.device == "auto":
+            options["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+        elif args.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError(f"--device {args.device}: no CUDA device is available here")
+        elif args.device != "cpu" and not args.device.startswith("cuda"):
+            raise UsageError(f"--device must be cpu, cuda, cuda:N or auto, got {args.device!r}")
+        else:
+            options["device"] = args.device
+    from editbench.harness.executors import OPTIONS
+
+    for flag, key, value in (("--address", "address", args.address), ("--cluster", "cluster", args.cluster),
+                             ("--chunk", "chunk", args.chunk), ("--slurm-folder", "folder", args.slurm_folder),
+                             ("--slurm", "slurm", json_object(args.slurm, "--slurm") if args.slurm else None)):
+        if value is None:
+            continue
+        if key not in OPTIONS[args.executor]:
+            raise UsageError(f"{flag} is an option of another executor, not of --executor {args.executor}")
+        options[key] = value
+    return ExecutorSpec(args.executor, options)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from editbench.core import UserError
 
-from .common import csv, positive_int
+from .common import add_executor_args, csv, executor_from
 
 
 def _models(pairs: list[str]) -> dict[str, str]:
@@ -36,7 +36,7 @@ def activations(args: argparse.Namespace) -> int:
         if bad:
             raise UserError(f"unknown model {bad[0]!r} in --only; known: {', '.join(MODELS)}")
         grid = grid.only(args.only)
-    rep = run_grid(args.out, grid, models, executor=args.executor, workers=args.workers, timeout_s=args.timeout)
+    rep = run_grid(args.out, grid, models, executor=executor_from(args), workers=args.workers, timeout_s=args.timeout)
     for r in summary_rows(rep["records"]):
         extra = (f" drift {r['drift']:.3f} causal {r['causal_shift']:+.2f}" if r["reporter"] == "self"
                  else " (another model reports)")
@@ -56,7 +56,7 @@ def trust(args: argparse.Namespace) -> int:
     from editbench.leaderboard.trust import evaluator_view, overoptimisation_view
 
     grid = GRIDS["quick" if args.quick else args.grid]
-    rep = run_trust(args.out, grid, executor=args.executor, workers=args.workers, timeout_s=args.timeout)
+    rep = run_trust(args.out, grid, executor=executor_from(args), workers=args.workers, timeout_s=args.timeout)
     res = write_trust(Path(args.out) / "cells", args.out)
     print(overoptimisation_view(res["overoptimisation"]).to_markdown(index=False, disable_numparse=True))
     print()
@@ -70,8 +70,6 @@ def trust(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from editbench.harness import EXECUTORS
-
     p = sub.add_parser("experiment", help="studies that are not edit tasks")
     s = p.add_subparsers(dest="experiment", required=True, parser_class=type(p))
     a = s.add_parser("activations", help="can the lamp LM be finetuned to report one of its own neurons?")
@@ -84,16 +82,12 @@ def register(sub) -> None:
                    help="replace one of the grid's models (small, base, large, control) by a folder")
     a.add_argument("--only", type=csv(str), default=None, metavar="NAMES",
                    help="run only these models' points (e.g. base or small,base,control)")
-    a.add_argument("--executor", choices=EXECUTORS.names(), default="process")
-    a.add_argument("--workers", type=positive_int, default=2)
-    a.add_argument("--timeout", type=float, default=1800, help="seconds a point may run (process executor)")
+    add_executor_args(a, "point")
     a.set_defaults(func=activations)
     t = s.add_parser("trust", help="the judge against the proxy: over-optimisation and evaluator quality")
     t.add_argument("--out", required=True, help="folder for the cells (resumable), tables and plots")
     t.add_argument("--grid", choices=("default", "quick"), default="default")
     t.add_argument("--quick", action="store_true", help="the quick grid: one seed, two evaluator budgets, two "
                    "evaluators (CI)")
-    t.add_argument("--executor", choices=EXECUTORS.names(), default="process")
-    t.add_argument("--workers", type=positive_int, default=2)
-    t.add_argument("--timeout", type=float, default=1800, help="seconds a cell may run (process executor)")
+    add_executor_args(t)
     t.set_defaults(func=trust)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import UsageError, checkpoints, csv, positive_int
+from .common import UsageError, add_executor_args, checkpoints, csv, executor_from
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     n_cells = len(grid) + sum(uses_evaluator(c.method) for c in grid) * sum(e != "proxy" for e in suite.evaluators)
     print(f"suite {suite.name}: {len(tasks)} tasks x {len(methods)} methods (where a method supports the task's track) x "
           f"budgets {budgets} x seeds {seeds} = {n_cells} cells -> {args.out}")
-    rep = run_named_suite(suite, tasks, methods, args.out, budgets=budgets, seeds=seeds, executor=args.executor,
+    rep = run_named_suite(suite, tasks, methods, args.out, budgets=budgets, seeds=seeds, executor=executor_from(args),
                           workers=args.workers, timeout_s=args.timeout, checkpoints=checkpoints(args))
     print(f"\n{rep['ran']} cells run, {rep['skipped']} already done; {rep['ok']} ok, {rep['failed']} failed; "
           f"wall {rep['wall_s']:.0f} s")
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from editbench.harness import EXECUTORS, SUITES
+    from editbench.harness import SUITES
 
     p = sub.add_parser("run", help="run a suite: tasks x methods x budgets x seeds, resumable")
     p.add_argument("--suite", choices=SUITES.names(), default="quick")
@@ -72,9 +72,7 @@ def register(sub) -> None:
     p.add_argument("--budgets", type=csv(int), default=None)
     p.add_argument("--seeds", type=csv(int), default=None)
     p.add_argument("--out", required=True, help="results folder (one JSON per cell)")
-    p.add_argument("--executor", choices=EXECUTORS.names(), default="process")
-    p.add_argument("--workers", type=positive_int, default=2)
-    p.add_argument("--timeout", type=float, default=1800, help="seconds per cell (process executor)")
+    add_executor_args(p)
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None, help="the proxy meter's folder (evidence labeller and evaluator)")
     p.add_argument("--judge", default=None, help="the judge meter's folder (every image score)")

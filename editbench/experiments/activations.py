@@ -45,7 +45,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -56,6 +56,9 @@ from editbench.tracks.text.train import encode_pairs
 from editbench.world import World, WorldConfig
 from editbench.world.descriptions import describe
 from editbench.world.descriptions import sentences as split_sentences
+
+if TYPE_CHECKING:
+    from editbench.harness import ExecutorSpec
 
 CALIBRATION_SEED, TRAIN_SEED, TEST_SEED = 2**46 + 1, 2**46 + 2, 2**46 + 3
 N_CALIBRATION, N_TEST = 2000, 400
@@ -465,7 +468,7 @@ def grid_points(grid: Grid, lms: dict[str, nn.Module], folders: dict[str, str | 
     return list(points)
 
 
-def run_grid(out: str | Path, grid: Grid, models: dict[str, str | None] | None = None, executor: str = "process",
+def run_grid(out: str | Path, grid: Grid, models: dict[str, str | None] | None = None, executor: str | ExecutorSpec = "process",
              workers: int = 2, timeout_s: float | None = 1800, progress: bool = True) -> dict[str, Any]:
     """Run every point of ``grid`` not already in ``out`` on one of the harness's executors (one result file
     per point, written atomically: an interrupted run resumes, a failed point is recorded and redone next

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from editbench.harness import Cell, run_grid
+from editbench.harness import Cell, ExecutorSpec, run_grid
 from editbench.harness.grid import reads_evaluator, supports
 from editbench.methods import METHODS, is_builtin
 from editbench.tasks import get_task
@@ -88,7 +88,7 @@ def evaluator_cells(grid: TrustGrid, methods: list[str] | None = None) -> list[C
     return cells
 
 
-def run_trust(out: str | Path, grid: TrustGrid, executor: str = "process", workers: int = 2,
+def run_trust(out: str | Path, grid: TrustGrid, executor: str | ExecutorSpec = "process", workers: int = 2,
               timeout_s: float | None = 1800, progress: bool = True) -> dict[str, Any]:
     """Run both parts' cells into ``out/cells`` (resumable: done cells are skipped)."""
     cells = overoptimisation_cells(grid) + evaluator_cells(grid)

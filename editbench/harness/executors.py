@@ -1,24 +1,34 @@
-"""Executors: one ``concurrent.futures``-style interface (``submit`` -> ``Future`` of a job's status)
-over the engines that run jobs. A job is a suite's :class:`~.cell.Cell` or any other picklable unit of
-work with the same two methods (:class:`Job`, e.g. a point of the activation-reporting experiment). Each
-executor keeps its own :class:`~.session.Sessions`, so models and unedited outputs stay loaded between jobs.
+"""Executors: one ``concurrent.futures``-style interface (``submit`` -> ``Future`` of a job's status, then
+``flush`` once everything is submitted, then ``shutdown``) over the engines that run jobs. A job is a suite's
+:class:`~.cell.Cell` or any other picklable unit of work with the same two methods (:class:`Job`, e.g. a
+point of the activation-reporting experiment). Every engine runs a job through the same ``Job.execute``,
+which writes its result file atomically, so the same jobs give the same files under every executor.
 
 * ``inline``: in this process, when submitted (tests; no time limit);
-* ``process``: ``workers`` long-lived spawned processes; a job past its time limit has its process
-  killed (and replaced) and is recorded as failed, as is a job whose process dies.
+* ``process``: ``workers`` long-lived spawned processes that keep their models loaded;
+* ``ray`` (the ``ray`` extra): ``workers`` long-lived Ray actors on a local cluster or the one at ``address``;
+* ``slurm`` (the ``slurm`` extra, submitit): jobs in chunks of ``chunk``, one array task per chunk, at most
+  ``workers`` running at once; ``cluster="local"`` runs the same arrays as local processes (no SLURM needed).
+
+Under ``process``, ``ray`` and ``slurm`` a job past ``timeout_s`` has its worker killed (and replaced) and is
+recorded as failed, as is a job whose worker dies; a job whose result file is not there is redone next run.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import math
 import multiprocessing as mp
+import os
 import queue
 import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from editbench.core import Registry
+from editbench.core import Registry, UserError
 
 from .session import Sessions
 
@@ -33,6 +43,26 @@ class Job(Protocol):
     def failed_record(self, key: str, error: str, prov: dict[str, Any], total_s: float) -> dict[str, Any]: ...
 
 
+Item = tuple[Job, str, str, dict[str, Any]]  # (job, result path, key, provenance)
+
+
+def settle(item: Item, error: str, timeout_s: float | None) -> str:
+    """The status of a job whose worker did not answer: ``failed`` (recorded) when it ran past its limit or
+    left no result file; else the status its file holds (it finished before its worker went)."""
+    job, path, key, prov = item
+    timed_out = error.startswith("TimeoutError")
+    if timed_out or not Path(path).exists():
+        from editbench.results import write_result
+
+        write_result(path, job.failed_record(key, error, prov, float(timeout_s or 0) if timed_out else float("nan")))
+        return "failed"
+    return json.loads(Path(path).read_text())["status"]
+
+
+def _timeout_error(timeout_s: float | None) -> str:
+    return f"TimeoutError: ran past its limit of {timeout_s:.0f} s"
+
+
 class InlineExecutor:
     """Runs each job in this process when submitted (no time limit)."""
 
@@ -45,8 +75,71 @@ class InlineExecutor:
         fut.set_result(job.execute(path, key, prov, self.sessions))
         return fut
 
+    def flush(self) -> None:
+        pass
+
     def shutdown(self) -> None:
         pass
+
+
+class SlotExecutor:
+    """``workers`` slots, each a thread that owns one long-lived worker (which keeps its models loaded) and
+    feeds it one job at a time. Engines implement ``_spawn``, ``_call`` (run one job, waiting at most
+    ``timeout_s``: its status, or None and why not) and ``_stop``."""
+
+    def __init__(self, workers: int = 2, timeout_s: float | None = None, device: str = "cpu"):
+        self.timeout_s, self.device = timeout_s, device
+        self.jobs: queue.Queue = queue.Queue()
+        self.threads = [threading.Thread(target=self._slot, daemon=True) for _ in range(max(1, workers))]
+        for t in self.threads:
+            t.start()
+
+    def submit(self, job: Job, path: str, key: str, prov: dict[str, Any]) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        self.jobs.put((fut, (job, os.path.abspath(path), key, prov)))
+        return fut
+
+    def flush(self) -> None:
+        pass
+
+    def _spawn(self) -> Any:
+        raise NotImplementedError
+
+    def _alive(self, worker: Any) -> bool:
+        return True
+
+    def _call(self, worker: Any, item: Item) -> tuple[str | None, str | None]:
+        raise NotImplementedError
+
+    def _stop(self, worker: Any, kill: bool = False) -> None:
+        raise NotImplementedError
+
+    def _slot(self) -> None:
+        worker = None
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                break
+            fut, item = job
+            try:
+                if worker is None or not self._alive(worker):
+                    worker = self._spawn()
+                status, error = self._call(worker, item)
+                if status is None:
+                    self._stop(worker, kill=True)
+                    worker = None
+                    status = settle(item, error or "its worker died", self.timeout_s)
+                fut.set_result(status)
+            except BaseException as e:  # noqa: BLE001 - a bug in editbench reaches the caller with its traceback
+                fut.set_exception(e)
+        if worker is not None:
+            self._stop(worker)
+
+    def shutdown(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        for t in self.threads:
+            t.join()
 
 
 def _worker(conn, device: str) -> None:
@@ -68,23 +161,12 @@ def _worker(conn, device: str) -> None:
             return
 
 
-class ProcessExecutor:
-    """Jobs run in ``workers`` long-lived (spawned) processes that keep the models loaded; a job past
-    ``timeout_s`` has its process killed (and replaced) and is recorded as failed, as is a job whose
-    process dies."""
+class ProcessExecutor(SlotExecutor):
+    """Jobs run in ``workers`` long-lived (spawned) processes that keep the models loaded."""
 
     def __init__(self, workers: int = 2, timeout_s: float | None = None, device: str = "cpu"):
-        self.timeout_s, self.device = timeout_s, device
         self.ctx = mp.get_context("spawn")
-        self.jobs: queue.Queue = queue.Queue()
-        self.threads = [threading.Thread(target=self._slot, daemon=True) for _ in range(max(1, workers))]
-        for t in self.threads:
-            t.start()
-
-    def submit(self, job: Job, path: str, key: str, prov: dict[str, Any]) -> cf.Future:
-        fut: cf.Future = cf.Future()
-        self.jobs.put((fut, (job, path, key, prov)))
-        return fut
+        super().__init__(workers, timeout_s, device)
 
     def _spawn(self):
         parent, child = self.ctx.Pipe()
@@ -93,8 +175,22 @@ class ProcessExecutor:
         child.close()
         return proc, parent
 
-    @staticmethod
-    def _stop(proc, conn, kill: bool = False) -> None:
+    def _alive(self, worker) -> bool:
+        return worker[0].is_alive()
+
+    def _call(self, worker, item: Item) -> tuple[str | None, str | None]:
+        proc, conn = worker
+        try:
+            conn.send(item)
+            if conn.poll(self.timeout_s):
+                return conn.recv(), None
+            return None, _timeout_error(self.timeout_s)
+        except (EOFError, BrokenPipeError, OSError):
+            proc.join(5)
+            return None, f"its process died with exit code {proc.exitcode}"
+
+    def _stop(self, worker, kill: bool = False) -> None:
+        proc, conn = worker
         if not kill:
             try:
                 conn.send(None)
@@ -106,49 +202,191 @@ class ProcessExecutor:
         proc.join()
         conn.close()
 
-    def _slot(self) -> None:
-        worker = None
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                break
-            fut, (work, path, key, prov) = job
-            if worker is None or not worker[0].is_alive():
-                worker = self._spawn()
-            proc, conn = worker
-            status, error = None, None
-            try:
-                conn.send((work, path, key, prov))
-                if conn.poll(self.timeout_s):
-                    status = conn.recv()
-                else:
-                    error = f"TimeoutError: ran past its limit of {self.timeout_s:.0f} s"
-            except (EOFError, BrokenPipeError, OSError):
-                proc.join(5)
-                error = f"its process died with exit code {proc.exitcode}"
-            if status is None:
-                self._stop(proc, conn, kill=True)
-                worker = None
-                timed_out = error.startswith("TimeoutError")
-                if timed_out or not Path(path).exists():
-                    from editbench.results import write_result
 
-                    write_result(path, work.failed_record(key, error, prov, float(self.timeout_s or 0) if timed_out
-                                                          else float("nan")))
-                    status = "failed"
-                else:
-                    status = json.loads(Path(path).read_text())["status"]
-            fut.set_result(status)
-        if worker is not None:
-            self._stop(*worker)
+class _RayWorker:
+    """A Ray actor's state: its sessions, kept between jobs."""
+
+    def __init__(self, device: str):
+        self.sessions = Sessions(device)
+
+    def run(self, job: Job, path: str, key: str, prov: dict[str, Any]) -> str:
+        return job.execute(path, key, prov, self.sessions)
+
+
+def _need(module: str, extra: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"the {extra} executor needs {module}: pip install 'editbench[{extra}]'") from None
+
+
+class RayExecutor(SlotExecutor):
+    """Jobs run on ``workers`` Ray actors (one CPU each; one GPU each when ``device`` is CUDA) that keep the
+    models loaded. Without ``address`` a local cluster of ``workers`` CPUs is started for the run (and stopped
+    after it); with one (``auto``, ``ray://host:10001``, ...) the actors run on that cluster, which must see
+    the same result folder (a shared file system) and have editbench installed."""
+
+    def __init__(self, workers: int = 2, timeout_s: float | None = None, device: str = "cpu",
+                 address: str | None = None):
+        ray = _need("ray", "ray")
+        self.ray, self.owns = ray, False
+        if not ray.is_initialized():
+            import logging
+
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+            if address is None:
+                kw["num_cpus"] = max(1, workers)
+            ray.init(address=address, **kw)
+            self.owns = True
+        opts: dict[str, Any] = {"num_cpus": 1}
+        if str(device).startswith("cuda"):
+            opts["num_gpus"] = 1
+        self.actor_cls = ray.remote(**opts)(_RayWorker)
+        super().__init__(workers, timeout_s, device)
+
+    def _spawn(self):
+        return self.actor_cls.remote(self.device)
+
+    def _call(self, worker, item: Item) -> tuple[str | None, str | None]:
+        ray = self.ray
+        ref = worker.run.remote(*item)
+        ready, _ = ray.wait([ref], timeout=self.timeout_s)
+        if not ready:
+            return None, _timeout_error(self.timeout_s)
+        try:
+            return ray.get(ref), None
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.ObjectLostError) as e:
+            return None, f"its Ray worker died ({type(e).__name__})"
+        except ray.exceptions.RayTaskError as e:
+            raise e.as_instanceof_cause() from None
+
+    def _stop(self, worker, kill: bool = False) -> None:
+        self.ray.kill(worker)
 
     def shutdown(self) -> None:
-        for _ in self.threads:
-            self.jobs.put(None)
-        for t in self.threads:
-            t.join()
+        super().shutdown()
+        if self.owns:
+            self.ray.shutdown()
+
+
+def run_chunk(items: list[Item], timeout_s: float | None, device: str) -> list[str]:
+    """One array task of the ``slurm`` executor: its jobs in turn, in one worker process (the models loaded
+    once), each killed and recorded as failed past ``timeout_s``."""
+    ex = ProcessExecutor(1, timeout_s, device)
+    futures = [ex.submit(*item) for item in items]
+    ex.shutdown()
+    return [f.result() for f in futures]
+
+
+@dataclass(eq=False)
+class _Array:
+    items: list[tuple[cf.Future, Item]]
+    job: Any = None
+
+
+class SlurmExecutor:
+    """Jobs in chunks of ``chunk`` (one submitit job per chunk, submitted as one SLURM job array with at most
+    ``workers`` tasks running at once); each chunk runs its jobs in one worker process with the per-job time
+    limit. ``cluster``: ``slurm``, ``local`` (the same arrays as local processes, at most ``workers`` at a time)
+    or None (submitit picks: SLURM where ``sbatch`` is found, else local). ``folder``: submitit's logs and
+    pickles. ``slurm``: further submitit parameters (``{"slurm_partition": "gpu", "gpus_per_node": 1}``)."""
+
+    def __init__(self, workers: int = 2, timeout_s: float | None = None, device: str = "cpu",
+                 cluster: str | None = None, chunk: int = 8, folder: str | Path = "submitit-logs",
+                 slurm: dict[str, Any] | None = None, poll_s: float = 0.5):
+        submitit = _need("submitit", "slurm")
+        self.workers, self.timeout_s, self.device, self.chunk = max(1, workers), timeout_s, device, max(1, chunk)
+        self.poll_s = poll_s
+        self.ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+        self.cluster = self.ex.cluster
+        limit = (timeout_s or 1800) * self.chunk + 600  # every job of a chunk at its limit, and loading time
+        params: dict[str, Any] = {"timeout_min": math.ceil(limit / 60), "cpus_per_task": 1}
+        if self.cluster == "slurm":
+            params["slurm_array_parallelism"] = self.workers
+        self.ex.update_parameters(**params, **(slurm or {}))
+        self.pending: list[tuple[cf.Future, Item]] = []
+        self.arrays: list[_Array] = []
+        self.monitor: threading.Thread | None = None
+
+    def submit(self, job: Job, path: str, key: str, prov: dict[str, Any]) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        self.pending.append((fut, (job, os.path.abspath(path), key, prov)))
+        return fut
+
+    def flush(self) -> None:
+        """Cut the submitted jobs into chunks and start them (all at once as one array on SLURM; in waves of
+        ``workers`` on a local cluster)."""
+        chunks = [_Array(self.pending[i : i + self.chunk]) for i in range(0, len(self.pending), self.chunk)]
+        self.pending = []
+        self.arrays += chunks
+        if self.cluster == "slurm" and chunks:
+            jobs = self.ex.map_array(run_chunk, [[it for _, it in a.items] for a in chunks],
+                                     [self.timeout_s] * len(chunks), [self.device] * len(chunks))
+            for a, j in zip(chunks, jobs, strict=True):
+                a.job = j
+        if self.monitor is None:
+            self.monitor = threading.Thread(target=self._watch, daemon=True)
+            self.monitor.start()
+
+    def _start(self, a: _Array) -> None:
+        a.job = self.ex.submit(run_chunk, [it for _, it in a.items], self.timeout_s, self.device)
+
+    def _watch(self) -> None:
+        open_ = list(self.arrays)
+        while open_:
+            running = [a for a in open_ if a.job is not None]
+            for a in [a for a in open_ if a.job is None][: max(0, self.workers - len(running))]:
+                self._start(a)  # local: the next wave
+            for a in [a for a in open_ if a.job is not None and a.job.done()]:
+                self._finish(a)
+                open_.remove(a)
+            open_ += [a for a in self.arrays if a not in open_ and not all(f.done() for f, _ in a.items)]
+            time.sleep(self.poll_s)
+
+    def _finish(self, a: _Array) -> None:
+        try:
+            statuses = a.job.result()
+        except Exception as e:  # noqa: BLE001 - the array task died (killed, preempted, out of memory)
+            why = f"its SLURM job {a.job.job_id} ended: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}"
+            statuses = [settle(item, why, self.timeout_s) for _, item in a.items]
+        for (fut, _), status in zip(a.items, statuses, strict=True):
+            fut.set_result(status)
+
+    def shutdown(self) -> None:
+        if self.monitor is not None:
+            self.monitor.join()
 
 
 EXECUTORS: Registry[type] = Registry("executor")
 EXECUTORS.add("inline", InlineExecutor)
 EXECUTORS.add("process", ProcessExecutor)
+EXECUTORS.add("ray", RayExecutor)
+EXECUTORS.add("slurm", SlurmExecutor)
+
+OPTIONS = {"inline": {"device"}, "process": {"device"}, "ray": {"device", "address"},
+           "slurm": {"device", "cluster", "chunk", "folder", "slurm"}}
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """An executor by name with its options (``device``; ``address`` for Ray; ``cluster``, ``chunk``, ``folder``
+    and ``slurm`` parameters for submitit). Every function that runs jobs takes a name or one of these."""
+
+    name: str = "process"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        EXECUTORS.get(self.name)  # an unknown executor fails before anything runs
+        unknown = set(self.options) - OPTIONS.get(self.name, set())
+        if unknown:
+            raise UserError(f"the {self.name} executor takes no option {', '.join(sorted(unknown))}")
+
+    def make(self, workers: int, timeout_s: float | None) -> Any:
+        return EXECUTORS.get(self.name)(workers=workers, timeout_s=timeout_s, **self.options)
+
+
+def executor_spec(executor: str | ExecutorSpec) -> ExecutorSpec:
+    return executor if isinstance(executor, ExecutorSpec) else ExecutorSpec(executor)

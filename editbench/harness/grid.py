@@ -19,7 +19,7 @@ from editbench.results import provenance
 from editbench.tracks import get_track
 
 from .cell import Cell, describe
-from .executors import EXECUTORS, Job
+from .executors import ExecutorSpec, Job, executor_spec
 from .suites import SUITES, Suite
 
 
@@ -59,7 +59,7 @@ def make_grid(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
 
 
 def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], out: str | Path, *,
-              tune: int = 1, tune_at: tuple[int, int] | list[int] | None = None, executor: str = "process",
+              tune: int = 1, tune_at: tuple[int, int] | list[int] | None = None, executor: str | ExecutorSpec = "process",
               workers: int = 2, timeout_s: float | None = 1800, progress: bool = True,
               evaluators: tuple[str, ...] = ("proxy",), **cell_kw: Any) -> dict[str, Any]:
     """Run a suite's grid. With ``tune > 1`` every method gets the same search budget: one tuning cell
@@ -107,14 +107,15 @@ def is_done(path: Path) -> bool:
         return False
 
 
-def run_jobs(todo: list[tuple[Job, Path, str, dict[str, Any]]], executor: str = "process", workers: int = 2,
+def run_jobs(todo: list[tuple[Job, Path, str, dict[str, Any]]], executor: str | ExecutorSpec = "process", workers: int = 2,
              timeout_s: float | None = 1800, progress: bool = True, desc: str = "cells") -> tuple[dict[str, int], float]:
     """Run (job, result path, key, provenance) items on an executor; returns the status counts and the wall time."""
     from tqdm.auto import tqdm
 
-    ex = EXECUTORS.get(executor)(workers=workers, timeout_s=timeout_s)
+    ex = executor_spec(executor).make(workers, timeout_s)
     t0 = time.perf_counter()
     futures = {ex.submit(job, str(path), key, prov): job for job, path, key, prov in todo}
+    ex.flush()
     status = {"ok": 0, "failed": 0}
     bar = tqdm(total=len(futures), desc=desc, disable=not progress)
     for fut in cf.as_completed(futures):
@@ -125,12 +126,12 @@ def run_jobs(todo: list[tuple[Job, Path, str, dict[str, Any]]], executor: str = 
     return status, time.perf_counter() - t0
 
 
-def run_grid(cells: list[Cell], out: str | Path, executor: str = "process", workers: int = 2,
+def run_grid(cells: list[Cell], out: str | Path, executor: str | ExecutorSpec = "process", workers: int = 2,
              timeout_s: float | None = 1800, progress: bool = True) -> dict[str, Any]:
     """Run every cell not already done; returns counts, per-cell timings (the timing report) and each
     cell's result path (``paths``, by ``id(cell)``)."""
     out = Path(out)
-    EXECUTORS.get(executor)  # an unknown executor fails before anything runs
+    executor = executor_spec(executor)  # an unknown executor fails before anything runs
     provs: dict[tuple, dict[str, Any]] = {}
 
     def prov_of(cell: Cell) -> dict[str, Any]:
