@@ -288,3 +288,27 @@ def test_baseline_takes_new_cells_without_rebasing_the_rest(results, tmp_path, c
     assert b["cells"]["unlit_lamps/oracle/n2/s0"]["primary"] == 0.5  # kept as it was
     assert len(b["cells"]) == 32 and all(c.startswith("second_order/") for c in b["additions"][0]["cells"])
     capsys.readouterr()
+
+
+def test_detectable_difference_and_power_table():
+    import numpy as np
+    import pandas as pd
+
+    from editbench.core.stats import detectable_difference
+    from editbench.leaderboard.power import power_markdown, power_table
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.5, 0.2, 20000)
+    b = a + rng.normal(0.0, 0.05, 20000)  # the pair's differences vary by 0.05
+    assert abs(detectable_difference(a, b) - 2.8016 * 0.05) < 0.003
+    assert np.isnan(detectable_difference([0.1], [0.2]))
+    c = a + rng.normal(0.0, 0.10, 20000)
+    summary = pd.DataFrame([
+        {"task": "t", "budget": 16, "track": "image", "family": f, "method": m, "primary": p, "ci_lo": p - w, "ci_hi": p + w,
+         "seeds": "0,1"} for m, f, p, w in (("x", "edit", 0.5, 0.05), ("y", "finetune", 0.4, 0.2),
+                                             ("z", "prompt", 0.3, 0.1), ("oracle", "reference", 0.9, 0.4))])
+    t = power_table(summary, {("t", 16): {"x": a, "y": b, "z": c, "oracle": a * 0}})
+    r = t.iloc[0]
+    assert r.methods == 3 and r.widest_method == "y" and abs(r.widest_width - 0.4) < 1e-12  # references left out
+    assert abs(r.mdd_max - 2.8016 * np.std(b - c)) < 0.01 and r.mdd_median < r.mdd_max
+    assert "| t " in power_markdown(t)

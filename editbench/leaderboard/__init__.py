@@ -5,6 +5,7 @@ and the score gate.
 * :mod:`.aggregate`: one row per (task, method, budget), pooled over seeds, with intervals and ranks;
 * :mod:`.families`: editing vs finetuning vs prompting;
 * :mod:`.tables`, :mod:`.plots`, :mod:`.grids`, :mod:`.page`: what is written;
+* :mod:`.power`: the smallest difference the seeds and outputs can detect;
 * :mod:`.gate`: the CI score gate and the exact comparison.
 
 :func:`publish` computes the numbers once and writes them in every form.
@@ -29,6 +30,7 @@ from .gate import check, check_exact, format_check, format_exact, read_baseline,
 from .grids import before_after_grid, before_after_text
 from .page import activations_section, render_page
 from .plots import plot_budget_curves, plot_cost, plot_transfer
+from .power import power_markdown, power_table
 from .tables import headline_budget, meta, meta_line, table, to_latex, to_markdown
 from .trust import evaluator_table, evaluator_view, trust_section, write_trust
 
@@ -72,6 +74,10 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
     fam_md = families_markdown(fam) if not fam.empty else ""
     io.write_text(out / "families.md", f"Best method of each family per task and evidence budget; {meta_line(m)}.\n\n" + fam_md)
     io.write_text(out / "families.csv", f"# {meta_line(m)}\n" + fam.to_csv(index=False))
+    power = power_table(summary, draws)
+    io.write_text(out / "power.md", "Minimum detectable difference between two methods (paired, 5% two-sided, 80% "
+                  f"power) and interval widths, per task and evidence budget; {meta_line(m)}.\n\n" + power_markdown(power))
+    io.write_text(out / "power.csv", f"# {meta_line(m)}\n" + power.to_csv(index=False))
     tracks = dict(zip(summary.task, summary.track, strict=True))
     if t.track.nunique() > 1:  # per-track tables beside the combined ones
         for track in sorted(t.track.unique()):

@@ -1,0 +1,48 @@
+"""Statistical power: per task and evidence budget, the smallest difference between two methods the suite's
+seeds and test outputs can detect, and the widest interval among its methods.
+
+From the leaderboard's paired bootstrap draws (:func:`~.aggregate.summarize`, ``keep_draws``): for every pair of
+methods that are not references (``none``, ``oracle``) and scored, the minimum detectable difference
+(:func:`editbench.core.stats.detectable_difference`, 5% two-sided, 80% power); the table gives its median and
+its maximum over the pairs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+
+from editbench.core.stats import detectable_difference
+
+
+def power_table(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np.ndarray]]) -> pd.DataFrame:
+    rows = []
+    for (task, budget), grp in summary.groupby(["task", "budget"], sort=True):
+        d = draws.get((task, int(budget)), {})
+        methods = [m for m in grp[grp.family != "reference"].method if m in d]
+        mdd = [detectable_difference(d[a], d[b]) for a, b in itertools.combinations(methods, 2)]
+        mdd = [x for x in mdd if math.isfinite(x)]
+        scored = grp[grp.family != "reference"].dropna(subset=["primary"])
+        width = scored.ci_hi - scored.ci_lo
+        widest = scored.loc[width.idxmax()] if not scored.empty else None
+        rows.append({"track": grp.track.iloc[0], "task": task, "budget": int(budget), "methods": len(methods),
+                     "mdd_median": float(np.median(mdd)) if mdd else math.nan,
+                     "mdd_max": float(np.max(mdd)) if mdd else math.nan,
+                     "widest_method": None if widest is None else widest.method,
+                     "widest_width": math.nan if widest is None else float(widest.ci_hi - widest.ci_lo),
+                     "median_width": float(width.median()) if not scored.empty else math.nan,
+                     "seeds": grp.seeds.iloc[0]})
+    return pd.DataFrame(rows)
+
+
+def power_markdown(t: pd.DataFrame) -> str:
+    view = pd.DataFrame([{
+        "task": r.task, "n": r.budget, "seeds": r.seeds,
+        "detectable difference (median, worst pair)": f"{r.mdd_median:.3f}, {r.mdd_max:.3f}",
+        "interval width (median)": f"{r.median_width:.3f}",
+        "widest interval": "-" if r.widest_method is None else f"{r.widest_method} {r.widest_width:.3f}",
+    } for _, r in t.iterrows()])
+    return view.to_markdown(index=False, disable_numparse=True) + "\n"
