@@ -45,14 +45,14 @@ def _specs(tmp_path):
 def test_the_same_cells_give_the_same_files_under_every_executor(tiny_gen, tmp_path):
     pytest.importorskip("ray")
     pytest.importorskip("submitit")
-    cells = harness.make_grid(["unlit_lamps"], ["none", "oracle", "steer"], [4], [0, 1],
-                              checkpoints={"generator": tiny_gen}, **SMALL)
+    cells = harness.make_grid(["unlit_lamps"], ["none", "steer"], [4], [0, 1], checkpoints={"generator": tiny_gen},
+                              **SMALL)
     files = {}
     for name, spec in _specs(tmp_path).items():
         rep = harness.run_grid(cells, tmp_path / name, executor=spec, workers=2, progress=False)
-        assert rep["ok"] == 6 and rep["failed"] == 0, name
+        assert rep["ok"] == 4 and rep["failed"] == 0, name
         files[name] = _files(tmp_path / name)
-    assert len(files["inline"]) == 12  # six results, six pictures
+    assert len(files["inline"]) == 8  # four results, four pictures
     for name in ("process", "ray", "slurm"):
         assert files[name] == files["inline"], name
 
@@ -89,13 +89,13 @@ def test_a_dead_worker_or_a_hang_is_recorded_and_the_cell_redone(name, tiny_gen,
     cells = harness.make_grid(["unlit_lamps"], [f"{f}:DiesOnce", f"{f}:Hangs", "none"], [4], [0],
                               checkpoints={"generator": tiny_gen}, **SMALL)
     spec = _specs(tmp_path)[name]
-    rep = harness.run_grid(cells, tmp_path / "r", executor=spec, workers=2, timeout_s=30, progress=False)
+    rep = harness.run_grid(cells, tmp_path / "r", executor=spec, workers=2, timeout_s=60, progress=False)
     errors = {t["method"].split(":")[-1]: t["error"] for t in rep["timings"]}
-    assert rep["ok"] == 1 and rep["failed"] == 2
+    assert rep["ok"] == 1 and rep["failed"] == 2, errors
     assert "died" in errors["DiesOnce"] and "past its limit" in errors["Hangs"] and errors["none"] is None
     for p in (tmp_path / "r").rglob("*.json"):
         json.loads(p.read_text())  # every file whole
-    again = harness.run_grid(cells[:1] + cells[2:], tmp_path / "r", executor=spec, workers=2, timeout_s=30,
+    again = harness.run_grid(cells[:1] + cells[2:], tmp_path / "r", executor=spec, workers=2, timeout_s=60,
                              progress=False)
     assert again["skipped"] == 1 and again["ran"] == 1 and again["ok"] == 1  # the dead worker's cell, redone
 

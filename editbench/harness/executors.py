@@ -146,6 +146,7 @@ def _worker(conn, device: str) -> None:
     """A long-lived worker process: runs the jobs it is sent (keeping its sessions between them) and
     answers each with its status; exits when its pipe closes."""
     sessions = Sessions(device)
+    conn.send("ready")
     while True:
         try:
             msg = conn.recv()
@@ -173,6 +174,9 @@ class ProcessExecutor(SlotExecutor):
         proc = self.ctx.Process(target=_worker, args=(child, self.device), daemon=True)
         proc.start()
         child.close()
+        if not parent.poll(600) or parent.recv() != "ready":  # started (a job's limit does not count the start)
+            proc.kill()
+            raise RuntimeError(f"a worker process did not start (exit code {proc.exitcode})")
         return proc, parent
 
     def _alive(self, worker) -> bool:
@@ -208,6 +212,9 @@ class _RayWorker:
 
     def __init__(self, device: str):
         self.sessions = Sessions(device)
+
+    def ready(self) -> bool:
+        return True
 
     def run(self, job: Job, path: str, key: str, prov: dict[str, Any]) -> str:
         return job.execute(path, key, prov, self.sessions)
@@ -248,7 +255,9 @@ class RayExecutor(SlotExecutor):
         super().__init__(workers, timeout_s, device)
 
     def _spawn(self):
-        return self.actor_cls.remote(self.device)
+        actor = self.actor_cls.remote(self.device)
+        self.ray.get(actor.ready.remote())  # started (a job's time limit does not count the actor's start)
+        return actor
 
     def _call(self, worker, item: Item) -> tuple[str | None, str | None]:
         ray = self.ray
