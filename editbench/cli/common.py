@@ -147,14 +147,14 @@ def executor_from(args: argparse.Namespace) -> Any:
             raise UsageError(f"--device must be cpu, cuda, cuda:N or auto, got {args.device!r}")
         else:
             options["device"] = args.device
-    from editbench.harness.executors import OPTIONS
+    from editbench.harness.executors import options_of
 
     for flag, key, value in (("--address", "address", args.address), ("--cluster", "cluster", args.cluster),
                              ("--chunk", "chunk", args.chunk), ("--slurm-folder", "folder", args.slurm_folder),
                              ("--slurm", "slurm", json_object(args.slurm, "--slurm") if args.slurm else None)):
         if value is None:
             continue
-        if key not in OPTIONS[args.executor]:
+        if key not in options_of(args.executor):
             raise UsageError(f"{flag} is an option of another executor, not of --executor {args.executor}")
         options[key] = value
     return ExecutorSpec(args.executor, options)

@@ -375,8 +375,12 @@ EXECUTORS.add("process", ProcessExecutor)
 EXECUTORS.add("ray", RayExecutor)
 EXECUTORS.add("slurm", SlurmExecutor)
 
-OPTIONS = {"inline": {"device"}, "process": {"device"}, "ray": {"device", "address"},
-           "slurm": {"device", "cluster", "chunk", "folder", "slurm"}}
+
+def options_of(name: str) -> set[str]:
+    """The options executor ``name`` takes: its constructor's parameters beyond ``workers`` and ``timeout_s``."""
+    import inspect
+
+    return set(inspect.signature(EXECUTORS.get(name)).parameters) - {"workers", "timeout_s"}
 
 
 @dataclass(frozen=True)
@@ -389,7 +393,7 @@ class ExecutorSpec:
 
     def __post_init__(self) -> None:
         EXECUTORS.get(self.name)  # an unknown executor fails before anything runs
-        unknown = set(self.options) - OPTIONS.get(self.name, set())
+        unknown = set(self.options) - options_of(self.name)
         if unknown:
             raise UserError(f"the {self.name} executor takes no option {', '.join(sorted(unknown))}")
 

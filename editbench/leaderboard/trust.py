@@ -33,10 +33,9 @@ def evaluator_quality(evaluator: str, track: str) -> float:
         from editbench.tracks.text.track import EVALUATORS
 
         return 1 - EVALUATORS[evaluator]
-    from editbench.tracks.image.checkpoints import ASSETS
+    from editbench.tracks.image.checkpoints import shipped_report
 
-    report = ASSETS / "report.json"
-    figures = json.loads(report.read_text()).get("evaluators", {}) if report.exists() else {}
+    figures = shipped_report().get("evaluators", {})
     return float((figures.get(evaluator) or {}).get("on_off_accuracy", math.nan))
 
 

@@ -8,6 +8,7 @@ only. Weights are stored in half precision and computed in float32.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,14 @@ def load_meter(path: str | Path | None = None, device: str | torch.device = "cpu
     from .meter import LampMeter
 
     return _load(LampMeter, path, "meter", device)
+
+
+@cache
+def shipped_report() -> dict:
+    """The shipped models' card figures (``report.json`` beside them, written by ``editbench models report
+    --json``); empty where there is none. Read once per process."""
+    report = ASSETS / "report.json"
+    return json.loads(report.read_text()) if report.exists() else {}
 
 
 def checkpoint_hash(path: str | Path | None = None, default: str = "generator") -> str:

@@ -18,6 +18,7 @@ generator's (blur, noise, colour jitter), see :func:`degrade`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
@@ -150,10 +151,14 @@ class LampMeter(ModelMixin, ConfigMixin):
     @torch.no_grad()
     def read(self, images: Tensor, batch_size: int = 256) -> MeterReading:
         """Read (B, 3, H, W) images in [0, 1] (any device; results come back on the model's device)."""
-        outs = []
-        for i in range(0, images.shape[0], batch_size):
-            outs.append(reading(self(images[i : i + batch_size].to(self.device, self.dtype))))
-        return MeterReading.cat(outs)
+        return read_batches(self, images, self.device, self.dtype, batch_size)
+
+
+def read_batches(forward: Callable[[Tensor], dict[str, Tensor]], images: Tensor, device: torch.device,
+                 dtype: torch.dtype, batch_size: int = 256) -> MeterReading:
+    """The :class:`MeterReading` of ``forward`` (a meter, or a reader wrapping one) over ``images`` in batches."""
+    return MeterReading.cat([reading(forward(images[i : i + batch_size].to(device, dtype)))
+                             for i in range(0, images.shape[0], batch_size)])
 
 
 def reading(o: dict[str, Tensor]) -> MeterReading:

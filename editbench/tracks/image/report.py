@@ -40,6 +40,16 @@ def _r2(pred: Tensor, target: Tensor) -> float:
     return float(1 - sse / sst)
 
 
+def on_off_accuracy(r: MeterReading, present: Tensor, on: Tensor) -> float:
+    """Per-lamp on/off accuracy against the truth (``present``, ``on``: (B, S) from the scene): the share of
+    present lamps the reader finds in their slot with the right state. A reader with more slots than the scene
+    (the judge) is compared on the scene's first S."""
+    S = present.shape[1]
+    present, on = present.to(r.on.device), on.to(r.on.device)
+    found_on = r.lamps[:, :S] & ((r.on[:, :S] > 0.5) == on)
+    return float(found_on[present].float().mean())
+
+
 def meter_figures(meter: LampMeter, n: int = 2000, seed: int = EVAL_SEED) -> dict[str, dict[str, float]]:
     """Meter accuracy on ``n`` held-out renders, clean and degraded."""
     world = World()
@@ -52,13 +62,10 @@ def meter_figures(meter: LampMeter, n: int = 2000, seed: int = EVAL_SEED) -> dic
         dev = r.shade.device
         pred_shade, true_shade = r.shade > 0.5, t["shade"].to(dev) > 0.5
         iou = float((pred_shade & true_shade).sum() / (pred_shade | true_shade).sum().clamp_min(1))
-        present = scene.lamp_present.to(dev)
-        S = present.shape[1]  # a judge has more slots than the world places lamps; the first S are compared
-        on_ok = r.lamps[:, :S] & ((r.on[:, :S] > 0.5) == scene.lamp_on.to(dev))
         out[name] = {
             "shade_iou": iou,
             "count_exact": float((r.count == scene.n_lamps.to(dev)).float().mean()),
-            "on_off_accuracy": float(on_ok[present].float().mean()),
+            "on_off_accuracy": on_off_accuracy(r, scene.lamp_present, scene.lamp_on),
             "light1_r2": _r2(r.light1, t["light1"].to(dev)),
             "light2_r2": _r2(r.light2, t["light2"].to(dev)),
             "ambient_mae": float((r.ambient - truth.ambient.to(dev)).abs().mean()),
@@ -87,10 +94,8 @@ def beyond_support_figures(judge: LampMeter, n: int = 2000, seed: int = EVAL_SEE
     extra = scene.n_lamps > 3
     images, _ = world.render(scene)
     r = judge.read(images[extra])
-    present, on = scene.lamp_present[extra], scene.lamp_on[extra]
-    found_on = r.lamps[:, : present.shape[1]] & ((r.on[:, : present.shape[1]] > 0.5) == on.to(r.on.device))
     return {"rooms": int(extra.sum()), "count_exact": float((r.count.cpu() == scene.n_lamps[extra]).float().mean()),
-            "on_off_accuracy": float(found_on[present].float().mean())}
+            "on_off_accuracy": on_off_accuracy(r, scene.lamp_present[extra], scene.lamp_on[extra])}
 
 
 def _matched_states(a: MeterReading, b: MeterReading, tol: float = 0.07) -> tuple[Tensor, Tensor]:
@@ -157,9 +162,7 @@ def evaluator_figures(models: dict[str, Any], evaluators: dict[str, Any], n: int
     out = {}
     for name, ev in evaluators.items():
         r = ev.read(batch.images)
-        present = batch.scene.lamp_present
-        on_ok = r.lamps[:, :3] & ((r.on[:, :3] > 0.5) == batch.scene.lamp_on)
-        out[name] = {"on_off_accuracy": float(on_ok[present].float().mean()),
+        out[name] = {"on_off_accuracy": on_off_accuracy(r, batch.scene.lamp_present, batch.scene.lamp_on),
                      "count_exact": float((r.count == batch.scene.n_lamps).float().mean()),
                      "judge_state_agreement_samples": agreement(ev.read, models["judge"], samples)["state_agreement"]}
     return out
@@ -267,18 +270,16 @@ def full_report(n: int = 2000, generator_path: str | None = None, meter_path: st
         raise ValueError(f"report seeds must be >= 2**41 = {2**41} (held out from training), got {seed}")
     from editbench.world.config import WorldConfig
 
-    from .checkpoints import checkpoint_hash, load_generator, load_meter
+    from .checkpoints import checkpoint_hash
     from .generator import LampGenerator
+    from .track import ImageTrack
 
     torch.manual_seed(0)
-    G = load_generator(generator_path, device=device)
-    M = load_meter(meter_path, device=device)
+    models = ImageTrack().load({"generator": generator_path, "meter": meter_path, "judge": judge_path}, device)
+    G, M = models["generator"], models["meter"]
     untrained = LampGenerator(**{k: v for k, v in G.config.items() if not k.startswith("_")}).to(device).eval()
     mf = meter_figures(M, n, seed=seed)
     gf = generator_figures(G, M, n, seed=seed, untrained=untrained)
-    from .track import ImageTrack
-
-    models = ImageTrack().load({"generator": generator_path, "meter": meter_path, "judge": judge_path}, device)
     jf = judge_figures(models["judge"], M, G, n, seed=seed)
     ef = evaluator_figures(models, {name: ImageTrack().evaluator(models, name) for name in ImageTrack.evaluators},
                            n // 2, seed=seed)

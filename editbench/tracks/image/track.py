@@ -10,7 +10,6 @@ Evaluators of graded quality (``EVALUATORS``; a cell's ``evaluator``): ``proxy``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,10 +24,9 @@ from editbench.world import Batch, World
 from editbench.world.captions import rewrite_captions
 from editbench.world.requests import EditRequest
 
-from .checkpoints import ASSETS, checkpoint_hash, load_generator, load_meter
-from .meter import LampMeter, MeterReading, reading
+from .checkpoints import ASSETS, checkpoint_hash, load_generator, load_meter, shipped_report
+from .meter import LampMeter, MeterReading, read_batches
 
-READERS = ("judge", "proxy")  # the score's reader first
 EVALUATORS = ("proxy", "weak", "noisy")
 NOISE_FLIP = 0.2  # the noisy evaluator: probability a lamp's state is misread
 NOISE_LIGHT = 0.2  # and the standard deviation of the noise field added to its light maps
@@ -57,10 +55,9 @@ class NoisyMeter:
             fields.append(torch.randn(2, H, W, generator=g) * NOISE_LIGHT)
         return torch.stack(flips).to(images.device), torch.stack(fields).to(images.device)
 
+    @torch.no_grad()
     def read(self, images: Tensor, batch_size: int = 256) -> MeterReading:
-        with torch.no_grad():
-            return MeterReading.cat([reading(self(images[i : i + batch_size].to(self.meter.device, self.meter.dtype)))
-                                     for i in range(0, images.shape[0], batch_size)])
+        return read_batches(self, images, self.meter.device, self.meter.dtype, batch_size)
 
     def __call__(self, images: Tensor) -> dict[str, Tensor]:
         out = dict(self.meter(images))
@@ -108,7 +105,6 @@ class ImageTrack(Track):
     checkpoint_kinds = ("generator", "meter", "judge", "weak")
     edited = "generator"
 
-    readers = READERS
     evaluators = EVALUATORS
 
     def load(self, checkpoints: dict[str, str | None], device: str = "cpu") -> dict[str, Any]:
@@ -125,14 +121,14 @@ class ImageTrack(Track):
         return NoisyMeter(models["meter"]) if name == "noisy" else models["meter" if name == "proxy" else "weak"]
 
     def _reader(self, models: dict[str, Any], reader: str) -> Any:
-        return models["judge" if reader == "judge" else "meter"]
+        return models["judge"] if reader == "judge" else self.evaluator(models, "proxy")
 
     def checkpoint_hashes(self, checkpoints: dict[str, str | None]) -> dict[str, str]:
         return {kind: checkpoint_hash(checkpoints.get(kind), kind) for kind in self.checkpoint_kinds}
 
     def provenance(self, checkpoints: dict[str, str | None]) -> dict[str, Any]:
         """The shipped meter's and judge's card figures (None where a run names other checkpoints)."""
-        report = json.loads((ASSETS / "report.json").read_text()) if (ASSETS / "report.json").exists() else {}
+        report = shipped_report()
         return {"meter_accuracy": report.get("meter") if checkpoints.get("meter") is None else None,
                 "judge_accuracy": report.get("judge") if checkpoints.get("judge") is None else None}
 
@@ -141,8 +137,7 @@ class ImageTrack(Track):
         unedited generator's samples (None where a run names checkpoints the card did not measure)."""
         if any(checkpoints.get(k) is not None for k in ("generator", "meter", "judge")):
             return None
-        report = ASSETS / "report.json"
-        return json.loads(report.read_text()).get("judge", {}).get("reader_floor") if report.exists() else None
+        return shipped_report().get("judge", {}).get("reader_floor")
 
     def request(self, name: str) -> EditRequest:
         return EditRequest.named(name)
@@ -189,7 +184,7 @@ class ImageTrack(Track):
             raise MethodError(f"method {edit.method!r} produced non-finite images")
         reference = session.memo((inputs.key, "reference"), lambda: inputs.world.render(request.apply(inputs.batch.scene))[0])
         out = {}
-        for reader in READERS:
+        for reader in self.readers:
             M = self._reader(session.models, reader)
             before_reading = session.memo((inputs.key, "unedited", reader), lambda M=M: M.read(before))
             reference_reading = session.memo((inputs.key, "reference", reader), lambda M=M: M.read(reference))
@@ -202,7 +197,7 @@ class ImageTrack(Track):
         before = inputs.batch.images
         after, _ = inputs.world.render(request.apply(inputs.batch.scene))
         out = {}
-        for reader in READERS:
+        for reader in self.readers:
             M = self._reader(session.models, reader)
             after_reading = M.read(after)
             out[reader] = ImagePair(before, after, M.read(before), after_reading, after_reading, request, inputs.captions)

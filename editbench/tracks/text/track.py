@@ -25,10 +25,9 @@ from editbench.world.requests import EditRequest
 from editbench.world.scene import Scene
 
 from .checkpoints import ASSETS, lm_hash, load_lm
-from .proxy import proxy_read
+from .proxy import ERROR_RATE, proxy_read
 
-READERS = ("judge", "proxy")  # the score's reader first
-EVALUATORS = {"proxy": 0.10, "weak": 0.25, "noisy": 0.40}  # evaluator -> probability a lamp's state is misread
+EVALUATORS = {"proxy": ERROR_RATE, "weak": 0.25, "noisy": 0.40}  # evaluator -> probability a lamp's state is misread
 
 
 def read(texts: list[str]) -> list[Facts | None]:
@@ -71,7 +70,6 @@ class TextTrack(Track):
     checkpoint_kinds = ("lm",)
     edited = "lm"
 
-    readers = READERS
     evaluators = tuple(EVALUATORS)
 
     def load(self, checkpoints: dict[str, str | None], device: str = "cpu") -> dict[str, Any]:
@@ -84,9 +82,8 @@ class TextTrack(Track):
         rate = EVALUATORS[name]
         return lambda texts: proxy_read(texts, error=rate)
 
-    @staticmethod
-    def _reader(reader: str) -> Any:
-        return read if reader == "judge" else proxy_read
+    def _reader(self, reader: str) -> Any:
+        return read if reader == "judge" else self.evaluator({}, "proxy")
 
     def checkpoint_hashes(self, checkpoints: dict[str, str | None]) -> dict[str, str]:
         return {"lm": lm_hash(checkpoints.get("lm"))}
@@ -147,7 +144,7 @@ class TextTrack(Track):
             after = lm.generate(rewrite_captions(inputs.captions, edit.prompt), inputs.noise)
         reference = session.memo((inputs.key, "reference"), lambda: describe(request.apply(inputs.scene)))
         out = {}
-        for reader in READERS:
+        for reader in self.readers:
             r = self._reader(reader)
             before_facts = session.memo((inputs.key, "unedited", reader), lambda r=r: r(before))
             reference_facts = session.memo((inputs.key, "reference", reader), lambda r=r: r(reference))
@@ -157,7 +154,7 @@ class TextTrack(Track):
     def oracle_pair(self, session: Any, request: EditRequest, inputs: TextInputs) -> dict[str, TextPair]:
         before, after = describe(inputs.scene), describe(request.apply(inputs.scene))
         out = {}
-        for reader in READERS:
+        for reader in self.readers:
             r = self._reader(reader)
             after_facts = r(after)
             out[reader] = TextPair(before, after, r(before), after_facts, after_facts, request, inputs.captions)
