@@ -295,7 +295,7 @@ def test_detectable_difference_and_power_table():
     import pandas as pd
 
     from editbench.core.stats import detectable_difference
-    from editbench.leaderboard.power import power_markdown, power_table
+    from editbench.leaderboard.power import power_markdown, power_table, seeds_for
 
     rng = np.random.default_rng(0)
     a = rng.normal(0.5, 0.2, 20000)
@@ -312,3 +312,5 @@ def test_detectable_difference_and_power_table():
     assert r.methods == 3 and r.widest_method == "y" and abs(r.widest_width - 0.4) < 1e-12  # references left out
     assert abs(r.mdd_max - 2.8016 * np.std(b - c)) < 0.01 and r.mdd_median < r.mdd_max
     assert "| t " in power_markdown(t)
+    assert r.seeds_for_target == 32  # 0.4 wide at 2 seeds: 2 * 4 ** 2 seeds for 0.1
+    assert seeds_for(0.1, 3) == 3 and seeds_for(0.05, 3) == 3 and seeds_for(0.2, 3) == 12

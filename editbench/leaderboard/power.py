@@ -5,6 +5,11 @@ From the leaderboard's paired bootstrap draws (:func:`~.aggregate.summarize`, ``
 methods that are not references (``none``, ``oracle``) and scored, the minimum detectable difference
 (:func:`editbench.core.stats.detectable_difference`, 5% two-sided, 80% power); the table gives its median and
 its maximum over the pairs.
+
+How many seeds an interval of about 0.1 would take: the bootstrap resamples seeds and then outputs within each
+seed, so at a fixed number of outputs per seed an interval's width falls as one over the square root of the
+seeds; ``seeds_for_target`` is ``ceil(seeds * (width / target) ** 2)`` for the widest interval, the number of
+seeds (at the same outputs per seed) that would bring it to ``target``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,13 @@ import numpy as np
 import pandas as pd
 
 from editbench.core.stats import detectable_difference
+
+TARGET_WIDTH = 0.1
+
+
+def seeds_for(width: float, seeds: int, target: float = TARGET_WIDTH) -> int:
+    """Seeds (at the same outputs per seed) that bring an interval of ``width`` at ``seeds`` seeds to ``target``."""
+    return max(seeds, math.ceil(seeds * (width / target) ** 2 - 1e-9))
 
 
 def power_table(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np.ndarray]]) -> pd.DataFrame:
@@ -35,6 +47,9 @@ def power_table(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np
                      "widest_width": math.nan if widest is None else float(widest.ci_hi - widest.ci_lo),
                      "median_width": float(width.median()) if not scored.empty else math.nan,
                      "seeds": grp.seeds.iloc[0]})
+        n_seeds = len(str(grp.seeds.iloc[0]).split(","))
+        rows[-1]["seeds_for_target"] = (seeds_for(rows[-1]["widest_width"], n_seeds)
+                                        if math.isfinite(rows[-1]["widest_width"]) else None)
     return pd.DataFrame(rows)
 
 
@@ -44,5 +59,6 @@ def power_markdown(t: pd.DataFrame) -> str:
         "detectable difference (median, worst pair)": f"{r.mdd_median:.3f}, {r.mdd_max:.3f}",
         "interval width (median)": f"{r.median_width:.3f}",
         "widest interval": "-" if r.widest_method is None else f"{r.widest_method} {r.widest_width:.3f}",
+        f"seeds for the widest to reach {TARGET_WIDTH}": "-" if r.seeds_for_target is None else str(r.seeds_for_target),
     } for _, r in t.iterrows()])
     return view.to_markdown(index=False, disable_numparse=True) + "\n"
