@@ -295,6 +295,7 @@ def test_detectable_difference_and_power_table():
     import pandas as pd
 
     from editbench.core.stats import detectable_difference
+    from editbench.leaderboard.families import families
     from editbench.leaderboard.power import power_markdown, power_table, seeds_for
 
     rng = np.random.default_rng(0)
@@ -307,10 +308,16 @@ def test_detectable_difference_and_power_table():
         {"task": "t", "budget": 16, "track": "image", "family": f, "method": m, "primary": p, "ci_lo": p - w, "ci_hi": p + w,
          "seeds": "0,1"} for m, f, p, w in (("x", "edit", 0.5, 0.05), ("y", "finetune", 0.4, 0.2),
                                              ("z", "prompt", 0.3, 0.1), ("oracle", "reference", 0.9, 0.4))])
-    t = power_table(summary, {("t", 16): {"x": a, "y": b, "z": c, "oracle": a * 0}})
+    draws = {("t", 16): {"x": a, "y": b, "z": c, "oracle": a * 0}}
+    t = power_table(summary, draws)
     r = t.iloc[0]
     assert r.methods == 3 and r.widest_method == "y" and abs(r.widest_width - 0.4) < 1e-12  # references left out
     assert abs(r.mdd_max - 2.8016 * np.std(b - c)) < 0.01 and r.mdd_median < r.mdd_max
     assert "| t " in power_markdown(t)
-    assert r.seeds_for_target == 32  # 0.4 wide at 2 seeds: 2 * 4 ** 2 seeds for 0.1
+    assert r.headline_method is None and r.seeds_for_target is None  # no families table: no headline cells
+    r = power_table(summary, draws, families(summary, draws)).iloc[0]
+    assert r.headline_method == "y" and r.seeds_for_target == 32  # 0.4 wide at 2 seeds: 2 * 4 ** 2 seeds for 0.1
+    summary.loc[summary.method == "y", "family"] = "edit"  # y is no longer a family's best: x leads the edits
+    r = power_table(summary, draws, families(summary, draws)).iloc[0]
+    assert r.headline_method == "z" and abs(r.headline_width - 0.2) < 1e-12 and r.seeds_for_target == 8
     assert seeds_for(0.1, 3) == 3 and seeds_for(0.05, 3) == 3 and seeds_for(0.2, 3) == 12

@@ -74,7 +74,7 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
     fam_md = families_markdown(fam) if not fam.empty else ""
     io.write_text(out / "families.md", f"Best method of each family per task and evidence budget; {meta_line(m)}.\n\n" + fam_md)
     io.write_text(out / "families.csv", f"# {meta_line(m)}\n" + fam.to_csv(index=False))
-    power = power_table(summary, draws)
+    power = power_table(summary, draws, fam)
     io.write_text(out / "power.md", "Minimum detectable difference between two methods (paired, 5% two-sided, 80% "
                   f"power) and interval widths, per task and evidence budget; {meta_line(m)}.\n\n" + power_markdown(power))
     io.write_text(out / "power.csv", f"# {meta_line(m)}\n" + power.to_csv(index=False))

@@ -6,9 +6,11 @@ methods that are not references (``none``, ``oracle``) and scored, the minimum d
 (:func:`editbench.core.stats.detectable_difference`, 5% two-sided, 80% power); the table gives its median and
 its maximum over the pairs.
 
-How many seeds an interval of about 0.1 would take: the bootstrap resamples seeds and then outputs within each
+The headline cells are each family's best method per task and budget (the families table's cells, on which
+the leaderboard's conclusions rest); the table gives the widest of their intervals. How many seeds a headline
+interval of about 0.1 would take: the bootstrap resamples seeds and then outputs within each
 seed, so at a fixed number of outputs per seed an interval's width falls as one over the square root of the
-seeds; ``seeds_for_target`` is ``ceil(seeds * (width / target) ** 2)`` for the widest interval, the number of
+seeds; ``seeds_for_target`` is ``ceil(seeds * (width / target) ** 2)`` for the widest headline interval, the number of
 seeds (at the same outputs per seed) that would bring it to ``target``.
 """
 
@@ -22,6 +24,8 @@ import pandas as pd
 
 from editbench.core.stats import detectable_difference
 
+from .families import COMPARED_FAMILIES
+
 TARGET_WIDTH = 0.1
 
 
@@ -30,7 +34,14 @@ def seeds_for(width: float, seeds: int, target: float = TARGET_WIDTH) -> int:
     return max(seeds, math.ceil(seeds * (width / target) ** 2 - 1e-9))
 
 
-def power_table(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np.ndarray]]) -> pd.DataFrame:
+def power_table(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np.ndarray]],
+                fam: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per (task, budget): detectable differences, interval widths, and with ``fam`` (:func:`.families.families`)
+    the widest headline interval and the seeds that would bring it to :data:`TARGET_WIDTH`."""
+    heads: dict[tuple[str, int], set[str]] = {}
+    if fam is not None and not fam.empty:
+        for _, r in fam.iterrows():
+            heads[(r.task, int(r.budget))] = {r[f"best_{f}"] for f in COMPARED_FAMILIES if isinstance(r[f"best_{f}"], str)}
     rows = []
     for (task, budget), grp in summary.groupby(["task", "budget"], sort=True):
         d = draws.get((task, int(budget)), {})
@@ -47,9 +58,13 @@ def power_table(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np
                      "widest_width": math.nan if widest is None else float(widest.ci_hi - widest.ci_lo),
                      "median_width": float(width.median()) if not scored.empty else math.nan,
                      "seeds": grp.seeds.iloc[0]})
+        head = scored[scored.method.isin(heads.get((task, int(budget)), set()))]
+        hw = head.ci_hi - head.ci_lo
+        top = head.loc[hw.idxmax()] if not head.empty else None
+        rows[-1]["headline_method"] = None if top is None else top.method
+        rows[-1]["headline_width"] = math.nan if top is None else float(top.ci_hi - top.ci_lo)
         n_seeds = len(str(grp.seeds.iloc[0]).split(","))
-        rows[-1]["seeds_for_target"] = (seeds_for(rows[-1]["widest_width"], n_seeds)
-                                        if math.isfinite(rows[-1]["widest_width"]) else None)
+        rows[-1]["seeds_for_target"] = None if top is None else seeds_for(rows[-1]["headline_width"], n_seeds)
     return pd.DataFrame(rows)
 
 
@@ -59,6 +74,7 @@ def power_markdown(t: pd.DataFrame) -> str:
         "detectable difference (median, worst pair)": f"{r.mdd_median:.3f}, {r.mdd_max:.3f}",
         "interval width (median)": f"{r.median_width:.3f}",
         "widest interval": "-" if r.widest_method is None else f"{r.widest_method} {r.widest_width:.3f}",
-        f"seeds for the widest to reach {TARGET_WIDTH}": "-" if r.seeds_for_target is None else str(r.seeds_for_target),
+        "widest headline interval": "-" if r.headline_method is None else f"{r.headline_method} {r.headline_width:.3f}",
+        f"seeds for it to reach {TARGET_WIDTH}": "-" if r.seeds_for_target is None else str(r.seeds_for_target),
     } for _, r in t.iterrows()])
     return view.to_markdown(index=False, disable_numparse=True) + "\n"
