@@ -61,8 +61,10 @@ def _save_panels(plt, fig, axes, n: int, out: Path) -> Path:
 
 
 def plot_budget_curves(summary: pd.DataFrame, out: Path) -> Path:
+    """Primary score against the evidence budget, one panel per task; with both tracks, a task's image and text
+    panels side by side in one row."""
     plt = _plt()
-    tasks = sorted(summary.task.unique())
+    tasks = sorted(summary.task.unique(), key=lambda t: (t.rsplit("/", 1)[-1], t))
     methods = sorted(summary.method.unique(), key=lambda m: (summary[summary.method == m].family_order.iloc[0], m))
     colors = _colors(methods)
     fig, axes = _task_panels(plt, len(tasks))
