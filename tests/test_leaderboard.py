@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -251,11 +252,15 @@ def test_several_sources_in_one_leaderboard(results, tiny_gen, tmp_path, capsys)
 
 
 def test_published_export_still_reads(tmp_path):
-    """The committed full-suite export (schema 1) is read by this version of the results store."""
+    """The committed full-suite export (both tracks, the evaluator axis) is read by this version of the store,
+    and every published failure is a method that declined its evidence, not a crash."""
     df, per_image = L.load_frame(ROOT / "leaderboard" / "results" / "full.jsonl.gz")
-    assert len(df) == 600 and (df.track == "image").all() and len(per_image) == (df.status == "ok").sum()
+    assert len(df) == 1740 and set(df.track) == {"image", "text"} and len(per_image) == (df.status == "ok").sum()
+    assert set(df.evaluator) == {"proxy", "weak", "noisy"}
     assert set(df.method) == {"none", "oracle", "unit_clamp", "spatial_clamp", "steer", "rank_one", "finetune_full",
-                              "finetune_lora", "finetune_reward", "prompt"}
+                              "finetune_lora", "finetune_reward", "prompt", "rome", "memit", "iti", "neuron_clamp"}
+    failed = df[df.status != "ok"]
+    assert (failed.budget <= 4).all() and failed.error.str.startswith("MethodError").all()
 
 
 def test_exact_comparison(results, tmp_path, capsys):
@@ -321,3 +326,38 @@ def test_detectable_difference_and_power_table():
     r = power_table(summary, draws, families(summary, draws)).iloc[0]
     assert r.headline_method == "z" and abs(r.headline_width - 0.2) < 1e-12 and r.seeds_for_target == 8
     assert seeds_for(0.1, 3) == 3 and seeds_for(0.05, 3) == 3 and seeds_for(0.2, 3) == 12
+
+
+def _shipped_hashes() -> dict[str, str]:
+    """Every checkpoint editbench ships, by the hash its results and cards name."""
+    from editbench.experiments.activations import EXPERIMENT_ASSETS
+    from editbench.results import provenance
+    from editbench.tracks import get_track
+    from editbench.tracks.text.checkpoints import lm_hash
+
+    shipped = {h: role for t in ("image", "text") for role, h in provenance(get_track(t), {})["checkpoints"].items()}
+    shipped.update({lm_hash(d / "lm"): f"experiments/{d.name}" for d in EXPERIMENT_ASSETS.iterdir() if d.is_dir()})
+    return shipped
+
+
+def test_published_tables_name_only_the_shipped_checkpoints():
+    """The README and every published table name the checkpoints they measured, and those are the shipped ones:
+    a retrained model without a re-run of the published suites fails here."""
+    shipped = _shipped_hashes()
+    pages = [ROOT / "README.md", *sorted((ROOT / "leaderboard").glob("*/*.md"))]
+    named = {(page.relative_to(ROOT).as_posix(), h) for page in pages
+             for h in re.findall(r"(?<![0-9a-f])([0-9a-f]{16})(?![0-9a-f])", page.read_text())}
+    measured = {h for h, role in shipped.items() if role in ("generator", "meter", "judge", "lm")}
+    readme = {h for page, h in named if page == "README.md"}
+    assert measured <= readme, f"the README should name the checkpoints its tables measured: {measured - readme}"
+    stale = sorted((page, h) for page, h in named if h not in shipped)
+    assert not stale, f"published pages name checkpoints that are not shipped: {stale}"
+
+
+def test_published_export_measured_the_shipped_checkpoints():
+    import gzip
+
+    shipped = _shipped_hashes()
+    with gzip.open(ROOT / "leaderboard" / "results" / "full.jsonl.gz", "rt") as f:
+        used = {h for line in f for h in json.loads(line)["provenance"]["checkpoints"].values()}
+    assert used and used <= set(shipped), f"the published export measured unshipped checkpoints: {used - set(shipped)}"

@@ -277,6 +277,26 @@ def test_suite_runs_evaluator_calling_methods_under_each_evaluator(tiny_gen, tmp
     assert "id='evaluators'" in (tmp_path / "site" / "index.html").read_text()
 
 
+def test_evaluator_table_reads_a_tuned_suites_cells_under_each_evaluator(tiny_gen, tmp_path):
+    """In a tuned suite every cell but the tuning one carries the tuned config: reward finetuning's row under
+    each evaluator pools that evaluator's own cells (not the over-optimisation curve's, not the proxy's)."""
+    from editbench.leaderboard.aggregate import summarize
+    from editbench.leaderboard.trust import evaluator_table
+
+    kw = {"n_eval": 8, "n_dev": 8, "n_boot": 50, "checkpoints": {"generator": tiny_gen}}
+    rep = harness.run_suite(["unlit_lamps"], ["steer", "finetune_reward"], [2], [0, 1], tmp_path / "r", tune=2,
+                            executor="inline", progress=False, evaluators=("proxy", "noisy"), **kw)
+    assert rep["cells"] == 6 and rep["failed"] == 0  # steer calls no evaluator: once, under the proxy
+    df, per_image = L.load_frame(tmp_path / "r")
+    ev = evaluator_table(df, per_image, n_boot=50).set_index("evaluator")
+    reward = df[df.method == "finetune_reward"]
+    assert reward.tuned_on.notna().sum() == 3  # the tuning cell chose the config the other three carry
+    for e in ("proxy", "noisy"):
+        own = summarize(reward[reward.evaluator == e], per_image, n_boot=50)
+        assert len(reward[reward.evaluator == e]) == 2
+        assert ev.loc[e, "finetune_reward_primary"] == pytest.approx(float(own.primary.iloc[0]), abs=1e-12)
+
+
 def test_cli_shows_both_readers_side_by_side(tmp_path):
     assert main(["models", "show-meter", "--reader", "both", "--samples", "--n", "3", "--out", str(tmp_path / "b.png")]) == 0
     assert (tmp_path / "b.png").stat().st_size > 0

@@ -43,7 +43,7 @@ def overoptimisation(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray
     """``finetune_reward`` per task and evaluator budget (proxy evaluator, its cells with a config of their own:
     the lifted step limit): the judge's primary and interval, the proxy's, the gap and the evaluator calls spent."""
     rows = []
-    reward = df[(df.method == "finetune_reward") & (df.evaluator == "proxy") & (df.given_config != "{}")]
+    reward = df[_overoptimisation_cells(df) & (df.evaluator == "proxy")]
     for calls, grp in reward.groupby("evaluator_budget", sort=True):
         s = summarize(grp, per_image, n_boot=n_boot)
         for _, r in s.iterrows():
@@ -53,6 +53,12 @@ def overoptimisation(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray
                          "gap": r.gap, "gap_lo": r.gap_lo, "gap_hi": r.gap_hi, "gap_flag": bool(r.gap_flag),
                          "seeds": r.seeds, "status": r.status})
     return pd.DataFrame(rows)
+
+
+def _overoptimisation_cells(df: pd.DataFrame) -> pd.Series:
+    """The over-optimisation curve's cells: ``finetune_reward`` with a config of its own (the lifted step limit).
+    A suite's cells that carry the config their tuning cell chose (``tuned_on``) are ordinary grid cells."""
+    return (df.method == "finetune_reward") & (df.given_config != "{}") & df.tuned_on.isna()
 
 
 def evaluator_table(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_boot: int = 1000,
@@ -67,7 +73,7 @@ def evaluator_table(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]
     if budget is None:
         budget = 16 if 16 in set(df.budget) else int(df.budget.max())
     df = df[df.budget == budget]
-    base = df[(df.evaluator_budget == default) & ~((df.method == "finetune_reward") & (df.given_config != "{}"))]
+    base = df[(df.evaluator_budget == default) & ~_overoptimisation_cells(df)]
     free = base[base.evaluator == "proxy"]  # methods that see no evaluator ran once, under the proxy
     rows = []
     for task, tg in base.groupby("task", sort=True):
