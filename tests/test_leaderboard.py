@@ -261,6 +261,10 @@ def test_published_export_still_reads(tmp_path):
                               "finetune_lora", "finetune_reward", "prompt", "rome", "memit", "iti", "neuron_clamp"}
     failed = df[df.status != "ok"]
     assert (failed.budget <= 4).all() and failed.error.str.startswith("MethodError").all()
+    # a table's head line says what a slice's test outputs are: images, descriptions, or outputs for both tracks
+    words = {t: L.meta_line(L.meta(df[df.track == t])) for t in ("image", "text")}
+    assert "32 test images per slice" in words["image"] and "32 test descriptions per slice" in words["text"]
+    assert "32 test outputs per slice" in L.meta_line(L.meta(df))
 
 
 def test_exact_comparison(results, tmp_path, capsys):

@@ -81,10 +81,11 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
     tracks = dict(zip(summary.task, summary.track, strict=True))
     if t.track.nunique() > 1:  # per-track tables beside the combined ones
         for track in sorted(t.track.unique()):
-            io.write_text(out / f"leaderboard-{track}.md", to_markdown(t[t.track == track].reset_index(drop=True), m))
+            mt = meta(df[df.track == track])  # what this track's cells came from
+            io.write_text(out / f"leaderboard-{track}.md", to_markdown(t[t.track == track].reset_index(drop=True), mt))
             f = fam[fam.task.map(tracks) == track] if not fam.empty else fam
             io.write_text(out / f"families-{track}.md", f"Best method of each family per task and evidence budget, "
-                          f"{track} track; {meta_line(m)}.\n\n" + (families_markdown(f) if not f.empty else ""))
+                          f"{track} track; {meta_line(mt)}.\n\n" + (families_markdown(f) if not f.empty else ""))
     cross = cross_track(fam, tracks) if not fam.empty else pd.DataFrame()
     if not cross.empty:
         io.write_text(out / "cross_track.md", "Which family leads each task in images and in text, per evidence budget; "

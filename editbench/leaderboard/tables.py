@@ -22,13 +22,15 @@ def meta(df: pd.DataFrame) -> dict[str, Any]:
         "editbench": sorted(df.version.dropna().unique().tolist()),
         "commits": sorted({c[:10] + ("+dirty" if d else "") for c, d in zip(df.commit, df.dirty, strict=True) if c}),
         "tracks": sorted(df.track.dropna().unique().tolist()),
-        "checkpoints": {c[5:]: sorted(df[c].dropna().unique().tolist()) for c in df.columns if c.startswith("ckpt_")},
+        "checkpoints": {c[5:]: sorted(df[c].dropna().unique().tolist()) for c in df.columns
+                        if c.startswith("ckpt_") and df[c].notna().any()},
     }
 
 
 def meta_line(m: dict[str, Any]) -> str:
     n_eval = "/".join(str(int(n)) for n in m["n_eval"])
-    return (f"suite {m['suite']} (budgets {m['budgets']}, seeds {m['seeds']}, {n_eval} test images per slice); "
+    outputs = {("image",): "images", ("text",): "descriptions"}.get(tuple(m.get("tracks", ())), "outputs")
+    return (f"suite {m['suite']} (budgets {m['budgets']}, seeds {m['seeds']}, {n_eval} test {outputs} per slice); "
             f"editbench {', '.join(m['editbench'])}; commit {', '.join(m['commits']) or '?'}; "
             + "".join(f"{kind} {', '.join(hashes)}; " for kind, hashes in m["checkpoints"].items())
             + (f"{m['cells']} cells" if m["cells"] >= m.get("expected_cells", 0)
