@@ -365,3 +365,33 @@ def test_published_export_measured_the_shipped_checkpoints():
     with gzip.open(ROOT / "leaderboard" / "results" / "full.jsonl.gz", "rt") as f:
         used = {h for line in f for h in json.loads(line)["provenance"]["checkpoints"].values()}
     assert used and used <= set(shipped), f"the published export measured unshipped checkpoints: {used - set(shipped)}"
+
+
+def test_meta_names_the_extra_seeds_of_a_budget(results, tiny_gen, tmp_path):
+    """Results with more seeds at one budget (the full suite's headline budget) say so in every table's meta line,
+    and the pooled interval there narrows with the seeds."""
+    more = tmp_path / "more"
+    shutil.copytree(results, more)
+    cells = harness.make_grid(TASKS, METHODS, [4], [2, 3, 4, 5], checkpoints={"generator": tiny_gen}, **SMALL)
+    harness.run_grid(cells, more, executor="inline", progress=False)
+    df = L.load_frame(more)[0]
+    m = L.meta(df)
+    assert m["seeds"] == [0, 1] and m["more_seeds"] == {4: [2, 3, 4, 5]} and m["suite"] == "custom"
+    assert "seeds [0, 1], at n = 4 also seeds [2, 3, 4, 5]" in L.meta_line(m)
+    assert "incomplete" in L.meta_line(m)  # the broken method ran on seeds 0 and 1 only
+    assert L.meta(L.load_frame(results)[0])["more_seeds"] == {}
+    s = L.summarize(df, L.load_frame(more)[1], n_boot=200).set_index(["task", "method", "budget"])
+    assert s.loc[("unlit_lamps", "steer", 4), "seeds"] == "0,1,2,3,4,5"
+    assert s.loc[("unlit_lamps", "steer", 2), "seeds"] == "0,1"
+
+
+def test_readme_leaderboard_tables_are_the_published_ones():
+    """Every row of a table in the README's leaderboard section (families, cross-track, evaluators, headline and
+    power tables) is a row of a published table in leaderboard/full/: the README cannot drift from the export."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Leaderboard\n"):readme.index("\n### Speed")]
+    published = {line.rstrip() for p in (ROOT / "leaderboard" / "full").glob("*.md") for line in p.read_text().splitlines()}
+    rows = [line.rstrip() for line in section.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+    assert len(rows) > 100
+    missing = [r[:100] for r in rows if r not in published]
+    assert not missing, f"README leaderboard rows not in leaderboard/full/*.md: {missing[:5]}"

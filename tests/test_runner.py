@@ -159,3 +159,43 @@ def test_grid_pairs_methods_only_with_tracks_they_support():
             ("text/unlit_lamps", "steer")} <= pairs
     assert ("text/unlit_lamps", "no_such_method") in pairs  # kept, to be recorded as a failed cell
     assert {c.track for c in cells} == {"image", "text"}
+
+
+def test_more_seeds_extend_one_budget_and_reuse_its_tuning(tiny_gen, tmp_path):
+    """A budget's extra seeds (the full suite's headline budget) run with the config its tuning cell chose; a
+    run that adds them to finished results recomputes nothing else."""
+    kw = dict(tune=3, executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8, n_boot=20)
+    first = harness.run_suite(["unlit_lamps"], ["steer"], [2, 4], [0], tmp_path / "s", **kw)
+    assert first["ok"] == 2
+    more = harness.run_suite(["unlit_lamps"], ["steer"], [2, 4], [0], tmp_path / "s", more_seeds={4: (1, 2)}, **kw)
+    assert more["skipped"] == 2 and more["ran"] == 2 and more["ok"] == 2
+    recs = {(r["cell"]["budget"], r["cell"]["seed"]): r for r in load_results(tmp_path / "s")}
+    assert sorted(recs) == [(2, 0), (4, 0), (4, 1), (4, 2)]
+    assert recs[(4, 2)]["cell"]["tuned_on"] == "n4-s0" and recs[(4, 2)]["config"] == recs[(4, 0)]["config"]
+    cells = harness.make_grid(["unlit_lamps"], ["none"], [2, 4], [0], more_seeds={4: (0, 3)})
+    assert sorted((c.budget, c.seed) for c in cells) == [(2, 0), (4, 0), (4, 3)]
+    full = harness.SUITES.get("full")
+    assert full.more_seeds == {16: tuple(range(3, 10))} and full.tune_at == (16, 0)
+
+
+def test_restore_writes_an_export_back_as_the_grid_files(tiny_gen, tmp_path):
+    """An export restored into a folder is the files the grid writes there: a run skips every cell, and
+    a record whose key this version would not give is not restored."""
+    import gzip
+
+    cells = _grid(tiny_gen, methods=("none", "oracle"), tasks=("unlit_lamps",))
+    harness.run_grid(cells, tmp_path / "a", executor="inline", progress=False)
+    exported = tmp_path / "a.jsonl.gz"
+    assert main(["leaderboard", "export", "--results", str(tmp_path / "a"), "--out", str(exported)]) == 0
+    lines = gzip.open(exported, "rt").read().splitlines()
+    stale = json.loads(lines[0])
+    stale["key"] = "0" * 20
+    stale["cell"]["seed"] = 7
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt") as f:
+        f.write("\n".join([*lines, json.dumps(stale)]) + "\n")
+    assert harness.restore(tmp_path / "b.jsonl.gz", tmp_path / "r") == {"restored": 4, "kept": 0, "stale": 1}
+    assert harness.restore(exported, tmp_path / "r") == {"restored": 0, "kept": 4, "stale": 0}
+    again = harness.run_grid(cells, tmp_path / "r", executor="inline", progress=False)
+    assert again["skipped"] == 4 and again["ran"] == 0
+    assert _scores(tmp_path / "r") == _scores(tmp_path / "a")
+    assert main(["leaderboard", "restore", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2

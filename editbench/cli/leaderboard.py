@@ -1,4 +1,5 @@
-"""``editbench leaderboard build|export``: tables, plots and a static page from stored results."""
+"""``editbench leaderboard build|export|restore``: tables, plots and a static page from stored results; a
+committed export written out, or read back into a results folder that a run extends."""
 
 from __future__ import annotations
 
@@ -43,6 +44,16 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def restore(args: argparse.Namespace) -> int:
+    from editbench.harness import restore as restore_results
+
+    n = restore_results(args.results, args.out)
+    print(f"{n['restored']} cell records restored to {args.out}, {n['kept']} already there"
+          + (f"; {n['stale']} skipped: their key differs in this version of editbench (another package, task or schema "
+             f"version), so a run recomputes them" if n["stale"] else ""))
+    return 0
+
+
 def register(sub) -> None:
     lb = sub.add_parser("leaderboard", help="tables, plots and a static page from stored results")
     lbsub = lb.add_subparsers(dest="leaderboard_command", required=True, parser_class=Parser)
@@ -61,3 +72,8 @@ def register(sub) -> None:
     p.add_argument("--results", required=True)
     p.add_argument("--out", required=True, help="output .jsonl.gz")
     p.set_defaults(func=export)
+    p = lbsub.add_parser("restore", help="write an export's records into a results folder, so a run there extends them "
+                                         "(e.g. more seeds on the published suite) without recomputing them")
+    p.add_argument("--results", required=True, help="an export (.jsonl.gz) or a results folder")
+    p.add_argument("--out", required=True, help="the results folder a later editbench run --out extends")
+    p.set_defaults(func=restore)

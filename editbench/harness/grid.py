@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from editbench.core import io
+from editbench.core import UserError, io
 from editbench.results import provenance
 from editbench.tracks import get_track
 
@@ -52,25 +52,34 @@ def uses_evaluator(method: str) -> bool:
         return False
 
 
-def make_grid(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], **cell_kw: Any) -> list[Cell]:
-    """Every (task, method, budget, seed) whose method supports the task's track."""
+def seeds_at(budget: int, seeds: list[int], more_seeds: dict[int, tuple[int, ...]] | None) -> list[int]:
+    """The seeds a budget runs: ``seeds``, and the extra seeds ``more_seeds`` gives that budget."""
+    return sorted({*seeds, *(more_seeds or {}).get(budget, ())})
+
+
+def make_grid(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], *,
+              more_seeds: dict[int, tuple[int, ...]] | None = None, **cell_kw: Any) -> list[Cell]:
+    """Every (task, method, budget, seed) whose method supports the task's track; a budget in ``more_seeds``
+    also runs its extra seeds."""
     return [Cell(task=t, method=m, budget=n, seed=s, **cell_kw)
-            for t in tasks for m in methods if supports(m, t) for n in budgets for s in seeds]
+            for t in tasks for m in methods if supports(m, t) for n in budgets for s in seeds_at(n, seeds, more_seeds)]
 
 
 def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], out: str | Path, *,
               tune: int = 1, tune_at: tuple[int, int] | list[int] | None = None, executor: str | ExecutorSpec = "process",
               workers: int = 2, timeout_s: float | None = 1800, progress: bool = True,
-              evaluators: tuple[str, ...] = ("proxy",), **cell_kw: Any) -> dict[str, Any]:
+              evaluators: tuple[str, ...] = ("proxy",), more_seeds: dict[int, tuple[int, ...]] | None = None,
+              **cell_kw: Any) -> dict[str, Any]:
     """Run a suite's grid. With ``tune > 1`` every method gets the same search budget: one tuning cell
     per (task, method), at budget and seed ``tune_at`` (the middle budget and first seed by default),
     tries ``tune`` configurations on the dev split and keeps the best; every other cell of that task and
     method then uses the chosen config (``tuned_on`` names the tuning cell). Only test scores are kept.
     ``evaluators`` beyond the first (the proxy): the methods that call an evaluator run again under each, with
-    the config tuned under the proxy (the evaluator-quality axis)."""
+    the config tuned under the proxy (the evaluator-quality axis). ``more_seeds``: extra seeds per budget (the
+    headline budget's, for power)."""
     others = tuple(e for e in evaluators if e != "proxy")
     if tune <= 1:
-        cells = make_grid(tasks, methods, budgets, seeds, tune=1, **cell_kw)
+        cells = make_grid(tasks, methods, budgets, seeds, more_seeds=more_seeds, tune=1, **cell_kw)
         cells += [dataclasses.replace(c, evaluator=e) for c in cells if uses_evaluator(c.method) for e in others]
         return run_grid(cells, out, executor, workers, timeout_s, progress)
     tb, ts = tune_at if tune_at else (budgets[len(budgets) // 2], seeds[0])
@@ -84,8 +93,8 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
         chosen[(c.task, c.method)] = (rec.get("config") or {}) if rec["status"] == "ok" else {}
     rest = [Cell(task=t, method=m, budget=n, seed=s, config=chosen[(t, m)], tune=1, tuned_on=f"n{tb}-s{ts}", evaluator=e,
                  **cell_kw)
-            for (t, m) in chosen for e in ("proxy", *(others if uses_evaluator(m) else ())) for n in budgets for s in seeds
-            if (n, s, e) != (tb, ts, "proxy")]
+            for (t, m) in chosen for e in ("proxy", *(others if uses_evaluator(m) else ())) for n in budgets
+            for s in seeds_at(n, seeds, more_seeds) if (n, s, e) != (tb, ts, "proxy")]
     rep2 = run_grid(rest, out, executor, workers, timeout_s, progress)
     merged = {k: rep[k] + rep2[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s", "timings")}
     return {**merged, "checkpoints": rep["checkpoints"]}
@@ -93,10 +102,12 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
 
 def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], out: str | Path, *,
                     budgets: list[int] | None = None, seeds: list[int] | None = None, **kw: Any) -> dict[str, Any]:
-    """:func:`run_suite` with a registered suite's shape (budgets and seeds may be overridden)."""
+    """:func:`run_suite` with a registered suite's shape (budgets and seeds may be overridden; seeds given
+    replace the suite's, its extra seeds per budget included)."""
     s = SUITES.get(suite) if isinstance(suite, str) else suite
     return run_suite(tasks, methods, list(budgets or s.budgets), list(seeds or s.seeds), out, tune=s.tune,
-                     tune_at=s.tune_at, evaluators=s.evaluators, **s.cell_kwargs(), **kw)
+                     tune_at=s.tune_at, evaluators=s.evaluators, more_seeds=None if seeds else s.more_seeds,
+                     **s.cell_kwargs(), **kw)
 
 
 def is_done(path: Path) -> bool:
@@ -105,6 +116,34 @@ def is_done(path: Path) -> bool:
         return json.loads(path.read_text()).get("status") == "ok"
     except (json.JSONDecodeError, OSError):
         return False
+
+
+def restore(results: str | Path, out: str | Path) -> dict[str, int]:
+    """Write the cell records of an export (or another results folder) into ``out`` as the files the grid
+    writes, so that a run into ``out`` skips them: a published suite is extended (more seeds, budgets or
+    methods) without recomputing it. A record is restored only where this version gives its cell the same
+    key (same package, task version and result schema, the same checkpoints); an ok file already in
+    ``out`` is kept. Returns the counts ``restored``, ``kept`` and ``stale`` (records of another key)."""
+    from editbench.results import read_records, write_result
+
+    counts = {"restored": 0, "kept": 0, "stale": 0}
+    for rec in read_records(results):
+        hashes = (rec.get("provenance") or {}).get("checkpoints") or {}
+        try:
+            cell = Cell(**{k: v for k, v in (rec.get("cell") or {}).items() if k != "track"})
+            same = cell.key(hashes) == rec.get("key")
+        except (TypeError, UserError):  # a cell of another schema, or of a task this version does not have
+            same = False
+        if not same:
+            counts["stale"] += 1
+            continue
+        path = Path(out) / cell.filename(hashes)
+        if is_done(path):
+            counts["kept"] += 1
+            continue
+        write_result(path, {k: v for k, v in rec.items() if not k.startswith("_")})
+        counts["restored"] += 1
+    return counts
 
 
 def run_jobs(todo: list[tuple[Job, Path, str, dict[str, Any]]], executor: str | ExecutorSpec = "process", workers: int = 2,
@@ -171,10 +210,10 @@ def run_grid(cells: list[Cell], out: str | Path, executor: str | ExecutorSpec = 
 def estimate_full(report: dict[str, Any], quick: Suite | None = None, full: Suite | None = None) -> float:
     """Rough wall time (s, one worker) of the full suite from a quick run's cell timings. Each quick cell
     stands for one tuning cell (``tune`` fits, ``tune`` dev scorings, one test scoring) and
-    len(budgets) x len(seeds) - 1 cells that fit once and score n_eval_full / n_eval_quick as many outputs
+    one less than the suite's (budget, seed) pairs cells that fit once and score n_eval_full / n_eval_quick as many outputs
     (fit time at larger budgets is not extrapolated)."""
     quick, full = quick or SUITES.get("quick"), full or SUITES.get("full")
-    per = len(full.budgets) * len(full.seeds) - 1
+    per = sum(len(seeds_at(b, list(full.seeds), full.more_seeds)) for b in full.budgets) - 1
     scale = full.n_eval / quick.n_eval
     total = 0.0
     for t in report["timings"]:

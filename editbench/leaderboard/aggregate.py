@@ -13,6 +13,7 @@ advantage over it has a 95% interval above zero, so methods the bootstrap cannot
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,12 @@ def pooled_draws(parts: list[dict[str, np.ndarray]], seed_idx: np.ndarray, img_i
     seeds = torch.from_numpy(seed_idx[:, :S] % S)
     images = torch.from_numpy(img_idx[:, :S, :n] % n)
     return bootstrap(X, seeds, images)
+
+
+def first_strip(mg: pd.DataFrame) -> str:
+    """The before/after picture of a method's lowest seed that has one ("" if none does: an export keeps no
+    pictures, nor does a results folder restored from one)."""
+    return next((p for p in mg.sort_values("seed").image if p and Path(p).is_file()), "")
 
 
 def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_boot: int = 1000,
@@ -86,7 +93,7 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
                        evaluator_calls=int(ok.evaluator_calls.max()) if not ok.empty else 0,
                        params_changed=int(ok.params_changed.max()) if not ok.empty else 0,
                        config=mg.config.iloc[0], family_order=mg.family_order.iloc[0],
-                       image=mg.sort_values("seed").image.iloc[0], examples=mg.sort_values("seed").examples.iloc[0])
+                       image=first_strip(mg), examples=mg.sort_values("seed").examples.iloc[0])
             rows[method] = row
         # ranks: 1 + methods significantly better (paired bootstrap: same resamples for every method)
         for m, row in rows.items():

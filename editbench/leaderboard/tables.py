@@ -13,12 +13,17 @@ from editbench.harness.suites import SUITES
 
 def meta(df: pd.DataFrame) -> dict[str, Any]:
     """What a table came from: suite shape, seeds, package versions, commits and checkpoint hashes."""
-    budgets, seeds = sorted(df.budget.unique().tolist()), sorted(df.seed.unique().tolist())
-    suite = next((name for name, s in SUITES.items() if list(s.budgets) == budgets and list(s.seeds) == seeds), "custom")
+    budgets = sorted(df.budget.unique().tolist())
+    at = {b: set(df.seed[df.budget == b].tolist()) for b in budgets}
+    seeds = sorted(set.intersection(*at.values())) if at else []  # the seeds of every budget
+    more = {int(b): sorted(s - set(seeds)) for b, s in at.items() if s - set(seeds)}  # a budget's extra seeds
+    suite = next((name for name, s in SUITES.items() if list(s.budgets) == budgets and list(s.seeds) == seeds
+                  and {b: list(x) for b, x in s.more_seeds.items()} == more), "custom")
     return {
-        "suite": suite, "budgets": budgets, "seeds": seeds, "n_eval": sorted(df.n_eval.dropna().unique().tolist()),
+        "suite": suite, "budgets": budgets, "seeds": seeds, "more_seeds": more,
+        "n_eval": sorted(df.n_eval.dropna().unique().tolist()),
         "cells": int(len(df)), "failed_cells": int((df.status != "ok").sum()),
-        "expected_cells": int(df.groupby(["task", "method"]).ngroups * len(budgets) * len(seeds)),
+        "expected_cells": int(df.groupby(["task", "method"]).ngroups * sum(len(s) for s in at.values())),
         "editbench": sorted(df.version.dropna().unique().tolist()),
         "commits": sorted({c[:10] + ("+dirty" if d else "") for c, d in zip(df.commit, df.dirty, strict=True) if c}),
         "tracks": sorted(df.track.dropna().unique().tolist()),
@@ -30,7 +35,8 @@ def meta(df: pd.DataFrame) -> dict[str, Any]:
 def meta_line(m: dict[str, Any]) -> str:
     n_eval = "/".join(str(int(n)) for n in m["n_eval"])
     outputs = {("image",): "images", ("text",): "descriptions"}.get(tuple(m.get("tracks", ())), "outputs")
-    return (f"suite {m['suite']} (budgets {m['budgets']}, seeds {m['seeds']}, {n_eval} test {outputs} per slice); "
+    more = "".join(f", at n = {b} also seeds {extra}" for b, extra in m.get("more_seeds", {}).items())
+    return (f"suite {m['suite']} (budgets {m['budgets']}, seeds {m['seeds']}{more}, {n_eval} test {outputs} per slice); "
             f"editbench {', '.join(m['editbench'])}; commit {', '.join(m['commits']) or '?'}; "
             + "".join(f"{kind} {', '.join(hashes)}; " for kind, hashes in m["checkpoints"].items())
             + (f"{m['cells']} cells" if m["cells"] >= m.get("expected_cells", 0)
