@@ -133,3 +133,18 @@ def test_cli_executor_options_are_checked(tmp_path, capsys):
     assert main(base + ["--executor", "nope"]) == 2
     assert main(base + ["--executor", "slurm", "--slurm", "[1, 2]"]) == 2
     assert not Path(out).exists()
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_cells_on_cuda_give_the_same_files_when_run_again(tiny_gen, tiny_lm, tmp_path):
+    """--device cuda: both tracks' cells run on the GPU, and a second run gives the same files bit for bit."""
+    cells = harness.make_grid(["unlit_lamps", "text/unlit_lamps"], ["none", "steer", "oracle"], [4], [0],
+                              checkpoints={"generator": tiny_gen, "lm": tiny_lm}, **SMALL)
+    files = {}
+    for name in ("a", "b"):
+        rep = harness.run_grid(cells, tmp_path / name, executor=ExecutorSpec("inline", {"device": "cuda"}), progress=False)
+        assert rep["ok"] == len(cells) and rep["failed"] == 0, name
+        files[name] = _files(tmp_path / name)
+    assert files["a"] == files["b"]
+    rec = json.loads(next((tmp_path / "a").rglob("*.json")).read_text())
+    assert rec["status"] == "ok"

@@ -16,6 +16,7 @@ the output projection), so the saved folder loads in a plain ``GPT2LMHeadModel``
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -43,6 +44,10 @@ class ProjectionWithHeads(Conv1D):
 
     def forward(self, x: Tensor) -> Tensor:
         return super().forward(self.heads(x))
+
+
+# the key/value cache's argument and output field: ``cache`` in transformers 5, ``past_key_values`` before
+CACHE_ARG = "cache" if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters else "past_key_values"
 
 
 def make_noise(n: int, seed: int, vocab_size: int, steps: int = MAX_NEW_TOKENS) -> Tensor:
@@ -116,9 +121,9 @@ class LampLM(GPT2LMHeadModel):
         cache = None
         step_ids, step_pos = ids, position
         for t in range(steps):
-            res = self(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=cache,
+            res = self(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, **{CACHE_ARG: cache},
                        use_cache=True)
-            cache = res.past_key_values
+            cache = getattr(res, CACHE_ARG)
             logits = res.logits[:, -1].float()
             if self.min_p > 0:  # min-p sampling: drop the tail of words far less likely than the likeliest
                 logp = logits.log_softmax(-1)
