@@ -255,7 +255,9 @@ def test_published_export_still_reads(tmp_path):
     """The committed full-suite export (both tracks, the evaluator axis) is read by this version of the store,
     and every published failure is a method that declined its evidence, not a crash."""
     df, per_image = L.load_frame(ROOT / "leaderboard" / "results" / "full.jsonl.gz")
-    assert len(df) == 1740 and set(df.track) == {"image", "text"} and len(per_image) == (df.status == "ok").sum()
+    assert len(df) == 2552 and set(df.track) == {"image", "text"} and len(per_image) == (df.status == "ok").sum()
+    assert sorted(df[df.budget == 16].seed.unique()) == list(range(10)) and sorted(df[df.budget == 4].seed.unique()) == [0, 1, 2]
+    assert L.meta(df)["suite"] == "full"  # the suite's shape, its ten seeds at n = 16 included
     assert set(df.evaluator) == {"proxy", "weak", "noisy"}
     assert set(df.method) == {"none", "oracle", "unit_clamp", "spatial_clamp", "steer", "rank_one", "finetune_full",
                               "finetune_lora", "finetune_reward", "prompt", "rome", "memit", "iti", "neuron_clamp"}
