@@ -209,9 +209,9 @@ def run_grid(cells: list[Cell], out: str | Path, executor: str | ExecutorSpec = 
 
 def estimate_full(report: dict[str, Any], quick: Suite | None = None, full: Suite | None = None) -> float:
     """Rough wall time (s, one worker) of the full suite from a quick run's cell timings. Each quick cell
-    stands for one tuning cell (``tune`` fits, ``tune`` dev scorings, one test scoring) and
-    one less than the suite's (budget, seed) pairs cells that fit once and score n_eval_full / n_eval_quick as many outputs
-    (fit time at larger budgets is not extrapolated)."""
+    stands for one tuning cell (``tune`` fits, ``tune`` dev scorings, one test scoring) and, for every other
+    (budget, seed) of the full suite (its extra seeds included), a cell that fits once and scores
+    n_eval_full / n_eval_quick as many outputs (fit time at larger budgets is not extrapolated)."""
     quick, full = quick or SUITES.get("quick"), full or SUITES.get("full")
     per = sum(len(seeds_at(b, list(full.seeds), full.more_seeds)) for b in full.budgets) - 1
     scale = full.n_eval / quick.n_eval
