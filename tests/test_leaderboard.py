@@ -371,7 +371,7 @@ def test_published_export_measured_the_shipped_checkpoints():
 
 def test_meta_names_the_extra_seeds_of_a_budget(results, tiny_gen, tmp_path):
     """Results with more seeds at one budget (the full suite's headline budget) say so in every table's meta line,
-    and the pooled interval there narrows with the seeds."""
+    and the summary pools each budget's own seeds."""
     more = tmp_path / "more"
     shutil.copytree(results, more)
     cells = harness.make_grid(TASKS, METHODS, [4], [2, 3, 4, 5], checkpoints={"generator": tiny_gen}, **SMALL)

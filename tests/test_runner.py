@@ -176,6 +176,7 @@ def test_more_seeds_extend_one_budget_and_reuse_its_tuning(tiny_gen, tmp_path):
     assert sorted((c.budget, c.seed) for c in cells) == [(2, 0), (4, 0), (4, 3)]
     full = harness.SUITES.get("full")
     assert full.more_seeds == {16: tuple(range(3, 10))} and full.tune_at == (16, 0)
+    assert full.more_seeds_for(None) == full.more_seeds and full.more_seeds_for([0, 1]) == {}  # given seeds replace them
 
 
 def test_restore_writes_an_export_back_as_the_grid_files(tiny_gen, tmp_path):

@@ -36,12 +36,12 @@ def run(args: argparse.Namespace) -> int:
     check_studies(args.activations, args.trust)
     from editbench.harness.grid import uses_evaluator
 
-    more_seeds = None if args.seeds else suite.more_seeds  # seeds given replace the suite's
+    more_seeds = suite.more_seeds_for(args.seeds)
     grid = make_grid(tasks, methods, budgets, seeds, more_seeds=more_seeds)
     n_cells = len(grid) + sum(uses_evaluator(c.method) for c in grid) * sum(e != "proxy" for e in suite.evaluators)
     print(f"suite {suite.name}: {len(tasks)} tasks x {len(methods)} methods (where a method supports the task's track) x "
           f"budgets {budgets} x seeds {seeds}"
-          + "".join(f" (at n = {b} also {list(x)})" for b, x in (more_seeds or {}).items() if b in budgets)
+          + "".join(f" (at n = {b} also {list(x)})" for b, x in more_seeds.items() if b in budgets)
           + f" = {n_cells} cells -> {args.out}")
     rep = run_named_suite(suite, tasks, methods, args.out, budgets=budgets, seeds=args.seeds, executor=executor_from(args),
                           workers=args.workers, timeout_s=args.timeout, checkpoints=checkpoints(args))

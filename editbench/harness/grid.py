@@ -106,7 +106,7 @@ def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], ou
     replace the suite's, its extra seeds per budget included)."""
     s = SUITES.get(suite) if isinstance(suite, str) else suite
     return run_suite(tasks, methods, list(budgets or s.budgets), list(seeds or s.seeds), out, tune=s.tune,
-                     tune_at=s.tune_at, evaluators=s.evaluators, more_seeds=None if seeds else s.more_seeds,
+                     tune_at=s.tune_at, evaluators=s.evaluators, more_seeds=s.more_seeds_for(seeds),
                      **s.cell_kwargs(), **kw)
 
 

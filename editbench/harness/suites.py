@@ -22,6 +22,11 @@ class Suite:
     more_seeds: dict[int, tuple[int, ...]] = field(default_factory=dict)  # extra seeds of a budget (the headline's)
     description: str = ""
 
+    def more_seeds_for(self, seeds: list[int] | None) -> dict[int, tuple[int, ...]]:
+        """The extra seeds per budget a run of this suite adds: none where seeds are given (they replace the
+        suite's, its extra seeds included)."""
+        return {} if seeds else self.more_seeds
+
     def cell_kwargs(self) -> dict[str, Any]:
         return {"n_eval": self.n_eval, "n_dev": self.n_dev, "n_boot": self.n_boot}
 
