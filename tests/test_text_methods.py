@@ -39,15 +39,138 @@ def test_text_method_passes_the_checks_every_method_gets(name, shipped_text):
     assert {"reversible", "saves and loads", "deterministic", "moves the outputs as requested"} <= {c.name for c in checks}
 
 
-def test_rome_changes_one_projection_by_rank_one(shipped_text):
+def test_rome_changes_one_projection_by_rank_one_and_writes_the_target_at_the_edited_key(shipped_text):
+    from editbench.methods._memory import edit_data
+
     edit = fitted(shipped_text, "rome")
-    assert len(edit.deltas) == 1 and edit.deltas[0].endswith(".mlp.c_proj.weight")
+    assert edit.deltas == ["transformer.h.3.mlp.c_proj.weight"] and not edit.meta["traced"]  # the fixed layer
     delta = edit.tensors[f"delta.{edit.deltas[0]}"].double()
     s = torch.linalg.svdvals(delta)
     assert s[0] > 0 and s[1] / s[0] < 1e-5  # rank one (up to float32 rounding)
-    assert edit.meta["traced"] and len(edit.meta["indirect_effects"]) == shipped_text.models["lm"].config.n_layer
-    fixed = fitted(shipped_text, "rome", {"layer": 1})
-    assert fixed.deltas == ["transformer.h.1.mlp.c_proj.weight"] and not fixed.meta["traced"]
+    # at the anchor (the first context's subject), the edited LM's likeliest next word is the object asked for
+    lm = shipped_text.models["lm"]
+    spec = get_task("text/unlit_lamps")
+    ev = shipped_text.track.build_evidence("samples", shipped_text.models, EditRequest.named(spec.request),
+                                           Budget(16, 0, seed=EVIDENCE_SEED), evidence_world(spec), False)
+    data = edit_data(lm, ev, EditRequest.named(spec.request))
+    row, col = data.subjects["lamp introduced"].nonzero()[0].tolist()
+    target = int(data.labels[row, col + 1])
+    with torch.no_grad():
+        before = lm(input_ids=data.ids[row:row + 1]).logits[0, col]
+        with edit.applied(lm):
+            after = lm(input_ids=data.ids[row:row + 1]).logits[0, col]
+    assert int(after.argmax()) == target and after.log_softmax(-1)[target] > before.log_softmax(-1)[target]
+    traced = fitted(shipped_text, "rome", {"layer": -1})  # tracing per fit remains an option
+    assert traced.meta["traced"] and len(traced.meta["indirect_effects"]) == lm.config.n_layer
+
+
+def test_no_text_editor_default_depends_on_a_per_fit_trace():
+    assert resolve("rome")().config.layer >= 0 and resolve("memit")().config.layers.strip()
+    assert {3} <= set(resolve("rome").search_space["layer"]) and "2,3" in resolve("memit").search_space["layers"]
+
+
+def test_memit_spreads_the_residual_over_its_layers_as_the_reference(shipped_text, monkeypatch):
+    """With a negligible second moment the first of k layers writes exactly 1/k of each memory's residual at its
+    keys (Meng et al. 2023, Alg. 1: R / (L - l + 1)), and after the last layer the whole target is reached."""
+    from editbench.methods import _memory, memit
+
+    lm = shipped_text.models["lm"]
+    g = torch.Generator().manual_seed(0)
+    fixed = {}
+
+    def known(lm_, data, layer, masks, *args, **kwargs):
+        fixed["deltas"] = [torch.randn(lm.config.n_embd, generator=g) for _ in masks]
+        return fixed["deltas"], [torch.zeros(lm.config.n_embd) for _ in masks], {}
+
+    monkeypatch.setattr(memit, "optimise_values", known)
+    edit = fitted(shipped_text, "memit", {"layers": "1,2,3", "mom2_weight": 1e-9, "locality": "subject"})
+    spec = get_task("text/unlit_lamps")
+    ev = shipped_text.track.build_evidence("samples", shipped_text.models, EditRequest.named(spec.request),
+                                           Budget(16, 0, seed=EVIDENCE_SEED), evidence_world(spec), False)
+    data = _memory.edit_data(lm, ev, EditRequest.named(spec.request))
+    masks = [data.subjects[k] for k in edit.meta["memories"]]
+    K = torch.stack(_memory.mean_at(lm, "transformer.h.1.mlp.act", data.ids, data.mask, masks))
+    first = K @ edit.tensors["delta.transformer.h.1.mlp.c_proj.weight"].double()
+    R = torch.stack(fixed["deltas"]).double()
+    assert torch.allclose(first, R / 3, rtol=1e-3, atol=1e-3 * float(R.abs().max()))
+    assert edit.meta["unreached_share"] < 0.05
+
+
+def test_iti_shifts_kept_heads_by_alpha_sigma_along_a_unit_direction(shipped_text):
+    from editbench.methods._text import activations_at, stated
+
+    lm = shipped_text.models["lm"]
+    edit = fitted(shipped_text, "iti", {"k": 4, "alpha": 3.0})
+    dim = lm.config.n_embd // lm.config.n_head
+    spec = get_task("text/unlit_lamps")
+    ev = shipped_text.track.build_evidence("samples", shipped_text.models, EditRequest.named(spec.request),
+                                           Budget(16, 0, seed=EVIDENCE_SEED), evidence_world(spec), False)
+    d = stated(lm, ev)
+    assert d.classes()[0] == d.classes()[1]  # every lamp sentence read lit and unlit
+    for h in edit.meta["heads"]:
+        point = f"transformer.h.{h['layer']}.attn.c_proj.heads"
+        v = edit.tensors[f"direction.{point}"][h["head"] * dim:(h["head"] + 1) * dim].double()
+        x = activations_at(lm, [point], d)[point][:, h["head"] * dim:(h["head"] + 1) * dim].double()
+        unit = x[~d.lit].mean(0) - x[d.lit].mean(0)
+        unit = unit / unit.norm()
+        sigma = (x @ unit).std()
+        assert torch.allclose(v, sigma * unit, rtol=1e-4, atol=1e-6)  # sigma times the unit mass-mean direction
+        assert edit.hooks[point]["strength"] == 3.0 and edit.hooks[point]["positions"] == "last"
+
+
+@pytest.mark.parametrize("n", [4, 64])
+def test_steering_moves_the_hook_point_by_strength_standard_deviations_at_every_budget(shipped_text, n):
+    from editbench.methods._text import activations_at, stated
+
+    lm = shipped_text.models["lm"]
+    layer = "transformer.h.2"
+    edit = fitted(shipped_text, "steer", {"layer": layer, "strength": 1.5}, n=n)
+    spec = get_task("text/unlit_lamps")
+    ev = shipped_text.track.build_evidence("samples", shipped_text.models, EditRequest.named(spec.request),
+                                           Budget(n, 0, seed=EVIDENCE_SEED), evidence_world(spec), False)
+    d = stated(lm, ev)
+    before = activations_at(lm, [layer], d)[layer].double()
+    with edit.applied(lm):
+        after = activations_at(lm, [layer], d)[layer].double()
+    shift = (after - before).mean(0)
+    unit = shift / shift.norm()
+    assert torch.allclose(after - before, shift.expand_as(before), atol=1e-4)  # the same push everywhere
+    assert float(shift.norm() / (before @ unit).std()) == pytest.approx(1.5, rel=1e-3)
+    mean_diff = before[~d.lit].mean(0) - before[d.lit].mean(0)
+    assert torch.allclose(unit, mean_diff / mean_diff.norm(), atol=1e-4)
+
+
+def test_the_neuron_clamp_sets_neurons_beyond_the_unlit_mean(shipped_text):
+    edit = fitted(shipped_text, "neuron_clamp", {"k": 16, "quantile": 0.9})
+    mean = fitted(shipped_text, "neuron_clamp", {"k": 16, "value": "mean"})
+    layer = edit.config["layer"]
+    units = edit.meta["units"]
+    assert mean.meta["units"] == units
+    q, m = edit.tensors[f"value.{layer}"][units], mean.tensors[f"value.{layer}"][units]
+    sep = edit.tensors["separation"][units]
+    # unlit above lit (separation < 0): the upper quantile lies above the mean; unlit below: the lower one below
+    assert bool(((q - m) * -sep.sign() >= 0).all()) and bool((q != m).any())
+
+
+def test_causal_trace_restoring_the_last_residual_at_the_decision_restores_everything(shipped_text):
+    from editbench.methods._memory import causal_trace
+
+    trace = causal_trace(shipped_text.models["lm"], n=24, draws=2)
+    last = trace["effects"]["residual"]["decision"][-1]["mean"]
+    assert last == pytest.approx(trace["p_clean"] - trace["p_corrupted"], abs=2e-3)
+    assert 0 <= trace["layer"] < 4 and trace["layers"][-1] == trace["layer"]
+    assert set(trace["effects"]["mlp"]) == {"caption lamp words", "caption end", "description so far", "decision"}
+
+
+def test_the_shipped_trace_is_the_model_cards(shipped_text):
+    import json
+
+    from editbench.methods._text import model_hash
+    from editbench.tracks.text.checkpoints import ASSETS
+
+    trace = json.loads((ASSETS / "trace.json").read_text())
+    assert trace["model_hash"] == model_hash(shipped_text.models["lm"])
+    assert trace["n_facts"] >= 100 and trace["draws"] >= 5
 
 
 def test_memit_changes_only_its_layers(shipped_text):

@@ -1,5 +1,5 @@
-"""``editbench experiment``: studies beside the suites: activation reporting (seed 004) and trust (the judge
-against the proxy: over-optimisation and evaluator quality)."""
+"""``editbench experiment``: studies beside the suites: activation reporting (seed 004), trust (the judge
+against the proxy: over-optimisation and evaluator quality) and the text editors' ablations."""
 
 from __future__ import annotations
 
@@ -69,6 +69,18 @@ def trust(args: argparse.Namespace) -> int:
     return 1 if rep["failed"] else 0
 
 
+def ablation(args: argparse.Namespace) -> int:
+    from editbench.experiments.ablation import ROWS, Ablation, run_ablation
+
+    if args.method not in ROWS:
+        raise UserError(f"no ablation for method {args.method!r}; known: {', '.join(ROWS)}")
+    records = run_ablation(Ablation(args.method, args.task, args.n), args.out, rows=args.row or None)
+    for r in records:
+        print(f"{r['row']:<48} {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] noise {r['dev_noise']:.3f}")
+    print(f"{len(records)} rows; table in {Path(args.out) / (args.method + '.md')}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("experiment", help="studies that are not edit tasks")
     s = p.add_subparsers(dest="experiment", required=True, parser_class=type(p))
@@ -91,3 +103,10 @@ def register(sub) -> None:
                    "evaluators (CI)")
     add_executor_args(t)
     t.set_defaults(func=trust)
+    b = s.add_parser("ablation", help="a text editor's settings against its reference algorithm, on the dev split")
+    b.add_argument("--method", required=True, help="rome, memit, steer, iti or neuron_clamp")
+    b.add_argument("--out", required=True, help="folder for the rows (resumable) and the table")
+    b.add_argument("--task", default="text/unlit_lamps")
+    b.add_argument("--n", type=int, default=16, help="evidence budget")
+    b.add_argument("--row", action="append", default=[], help="run only this row (repeatable)")
+    b.set_defaults(func=ablation)

@@ -170,6 +170,37 @@ def show_meter(args: argparse.Namespace) -> int:
     return 0
 
 
+def trace(args: argparse.Namespace) -> int:
+    """Where the editors' layers come from: the LM's causal trace, or the generator's per-layer dissection."""
+    from editbench.core import io
+    from editbench.experiments import traces
+
+    if args.track == "text":
+        from editbench.tracks.text.checkpoints import load_lm
+
+        load_lm(args.lm)  # refuse a bad checkpoint first
+        rep = traces.text_trace(args.lm, n=args.n, draws=args.draws)
+        for kind, rows in rep["effects"].items():
+            for pos, cells in rows.items():
+                print(f"{kind:<9} {pos:<20} " + "  ".join(f"{c['mean']:+.3f}" for c in cells))
+        print(f"{rep['n_facts']} known lit lamps, {rep['draws']} draws: MLP effect at the decision token peaks at "
+              f"block {rep['layer']} (range {rep['layers']})")
+    else:
+        load_image_model("generator", args.generator), load_image_model("meter", args.meter)
+        rep = traces.image_dissection(args.generator, args.meter, n=args.n or traces.DISSECT_SIZE)
+        for name, r in rep["layers"].items():
+            print(f"{name:<10} {r['units']:>4} units  top-{rep['k']} IoU {r['top_k_iou']:.3f} "
+                  f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]  best {r['best_iou']:.3f}")
+        print(f"best layer: {rep['best_layer']}")
+    if args.json:
+        io.write_json(args.json, rep)
+        print(f"wrote {args.json}")
+    if args.out:
+        plot = traces.plot_text_trace if args.track == "text" else traces.plot_dissection
+        print(f"wrote {plot(rep, args.out)}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("sample", help="sample a track's model for a caption: images (a grid) or descriptions")
     p.add_argument("--track", choices=("image", "text"), default="image")
@@ -213,6 +244,18 @@ def register(sub) -> None:
                    "disagree on (lamp count or lit lamps)")
     p.add_argument("--meter", default=None, help="the reader's folder (default: the shipped one)")
     p.set_defaults(func=show_meter)
+    p = msub.add_parser("trace", help="where the editors' layers come from: the LM's causal trace (text) or the "
+                        "generator's per-layer unit dissection (image)")
+    p.add_argument("--track", choices=("image", "text"), default="text")
+    p.add_argument("--n", type=positive_int, default=None, help="rooms of the fixed corpus (text: 256; image: 256)")
+    p.add_argument("--draws", type=positive_int, default=None, help="text: noise draws per fact (default 10)")
+    p.add_argument("--json", default=None, help="write the figures as JSON (the model card's: "
+                   "editbench/assets/<track>/trace.json)")
+    p.add_argument("--out", default=None, help="write the figure (.png)")
+    p.add_argument("--generator", default=None)
+    p.add_argument("--meter", default=None)
+    p.add_argument("--lm", default=None)
+    p.set_defaults(func=trace)
     p = msub.add_parser("layers", help="list the edited model's hook points (units, unit axis, positions)")
     p.add_argument("--track", choices=("image", "text"), default="image")
     p.add_argument("--generator", default=None)

@@ -59,6 +59,14 @@ def interval(draws: Tensor, alpha: float = 0.05) -> tuple[float, float]:
     return float(d.quantile(alpha / 2)), float(d.quantile(1 - alpha / 2))
 
 
+def mean_interval(x: Tensor, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Point and (1 - alpha) percentile bootstrap interval of the mean of ``x`` (N,) over its rows."""
+    x = x.double()
+    g = torch.Generator().manual_seed(seed)
+    draws = x[torch.randint(len(x), (n_boot, len(x)), generator=g)].mean(1)
+    return (float(x.mean()), *interval(draws, alpha))
+
+
 def output_bootstrap(parts: dict[str, Tensor], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
                     ) -> tuple[float, float, float]:
     """Point and (1 - alpha) interval of one cell's primary, resampling its images (rows shared by

@@ -1,5 +1,5 @@
-"""What ROME and MEMIT share on the lamp LM: the edit's data, its subjects, causal tracing, and the
-optimised values.
+"""What ROME and MEMIT share on the lamp LM: the edit's data, its subjects, causal tracing, the values
+optimised, and where an update reaches.
 
 * the **data**: the evidence samples, teacher-forced on the description the edited model should give
   (each sample as the proxy reads it, with the request applied); the *object* the loss asks for is each
@@ -9,15 +9,24 @@ optimised values.
   introduces a lamp at (the ``.`` before its article, where "lit" and "unlit" part) stands for it. ROME
   edits that one subject; MEMIT writes three at once: the lamps introduced as table lamps, as floor lamps,
   and the lamps the caption names (the caption's ``lamp``/``lamps`` tokens);
-* **causal tracing** (Meng et al. 2022): the caption (which states which lamps are lit) corrupted with
-  Gaussian noise on its embeddings, then each layer's MLP output at the subject restored from the clean
-  run; the layer whose restoration brings back most of the log-probability the clean run gives the lit
-  lamps' article is where the association is written;
-* the **values**: for each subject a vector ``delta`` added to a layer's MLP output at its positions,
-  optimised (Adam) for the negative log-likelihood of the objects, plus ``kl_weight`` times the KL
-  divergence from the unedited model's next-word distributions over the evidence's own descriptions,
-  every word but the lamps' articles (the neighbouring facts an edit should leave alone), plus ``weight_decay`` times
-  ``|delta|^2 / |v0|^2``; ``|delta|`` is kept within ``clamp_norm`` times ``|v0|``.
+* **causal tracing** (Meng et al. 2022), once per model (:func:`causal_trace`, ``editbench models trace``):
+  the caption (which states which lamps are lit) corrupted with Gaussian noise on its embeddings, then
+  each block's MLP output or residual stream restored from the clean run at one kind of position; the
+  probability of the lit lamps' article recovered is the indirect effect;
+* the **values** (:func:`optimise_values`): for each subject a vector ``delta`` added to a layer's MLP
+  output, optimised (Adam, ``v_lr``, at most ``v_steps`` steps, stopping once the loss is below
+  ``stop_loss``) for the negative log-likelihood of the objects, plus ``kl_weight`` times the KL divergence
+  from the unedited model's next-word distributions over the evidence's own descriptions, every word but
+  the lamps' articles (the neighbouring facts an edit should leave alone), plus ``weight_decay`` times
+  ``|delta| / |v0|^2`` (Meng et al.'s form; ``decay="squared"``: ``(|delta| / |v0|)^2``); ``|delta|`` is
+  kept within ``clamp_norm`` times ``|v0|``;
+* **where the update reaches** (``locality``): Meng et al. add ``delta`` at the subject's positions only, and
+  their KL reads the subject in another context. Here every word of a description but the objects is in
+  the KL, so with ``delta`` only at the subjects the KL cannot see an edit of the last block at all (no
+  later block carries it to another position). With ``locality="spread"`` ``delta`` is added at every
+  position in the proportion the closed-form update will add it there (:func:`reach`: ``k C^-1 k* /
+  k*^T C^-1 k*`` for ROME, exactly its effect on the edited layer), so the KL constrains the edit at every
+  layer, the last included, and the value optimised is the one the update writes.
 """
 
 from __future__ import annotations
@@ -25,27 +34,39 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from editbench.core import Evidence, MethodConfig, MethodError, capture, intervene
+from editbench.core import Evidence, MethodConfig, MethodError, capture, intervene, one_thread
+from editbench.core.stats import mean_interval
 from editbench.tracks.text.train import encode_pairs
+from editbench.world import World, WorldConfig
+from editbench.world.descriptions import describe
 from editbench.world.requests import EditRequest
 
-from ._text import decisions, proxy_targets, subject_mask
+from ._text import Decisions, decisions, proxy_targets, subject_mask
 
 
 @dataclass
 class ValueConfig(MethodConfig):
-    """The settings ROME and MEMIT share: value optimisation and causal tracing."""
+    """The settings ROME and MEMIT share: the value optimisation, where it reaches, and causal tracing."""
 
-    v_steps: int = 40
+    v_steps: int = 20
     v_lr: float = 0.5
     kl_weight: float = 0.0625
-    weight_decay: float = 0.05
-    clamp_norm: float = 8.0
+    weight_decay: float = 0.5
+    decay: str = "reference"  # "reference": |delta| / |v0|^2 (Meng et al.); "squared": (|delta| / |v0|)^2
+    clamp_norm: float = 4.0
+    stop_loss: float = 0.05  # stop once the loss falls below this (Meng et al.); 0: every step
+    locality: str = "spread"  # "spread": delta where the update reaches (:func:`reach`); "subject": subjects only
     noise: float = 3.0  # causal tracing: embedding noise, in standard deviations of the embeddings
+
+    def check(self, method: str) -> None:
+        for name, allowed in (("decay", ("reference", "squared")), ("locality", ("spread", "subject"))):
+            if getattr(self, name) not in allowed:
+                raise MethodError(f"{method}: {name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
 
 
 @contextmanager
@@ -109,87 +130,209 @@ def _log_probs(lm: nn.Module, ids: Tensor, mask: Tensor) -> Tensor:
     return lm(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
 
 
-@torch.no_grad()
-def trace_layer(lm: nn.Module, evidence: Evidence, noise: float, seed: int) -> tuple[int, list[float]]:
-    """The layer whose MLP output at the lamps' introduction restores most of the lit lamps' article under
-    a corrupted caption, and every layer's indirect effect (mean log-probability recovered)."""
-    d = decisions(lm, evidence)
-    if not d.lit.any():
-        raise MethodError("causal tracing needs a lamp the evidence describes lit")
+#: the model-level causal trace: a fixed corpus of the world (never a split or evidence seed), several noise draws
+TRACE_SEED = 2**43 + 3
+TRACE_SIZE = 256
+TRACE_DRAWS = 10  # noise samples per fact, as Meng et al. (2022) average over
+TRACE_POSITIONS = ("caption lamp words", "caption end", "description so far", "decision")
+TRACE_POINTS = {"mlp": "transformer.h.{}.mlp", "residual": "transformer.h.{}"}
+
+
+def _trace(lm: nn.Module, d: Decisions, positions: dict[str, Tensor], points: list[str], noise: float, draws: int,
+           seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Causal tracing (Meng et al. 2022) of the lit lamps at ``d``'s decision positions: the caption's
+    embeddings corrupted with Gaussian noise (``noise`` times the embeddings' standard deviation), then each
+    hook point of ``points`` restored from the clean run at each of ``positions`` ((B, T) bool masks).
+    Returns the clean and corrupted probabilities of the lit lamps' article (F,) and the restored ones
+    (draws, positions, points, F), F the lit decisions."""
     rows, cols = d.rows[d.lit], d.cols[d.lit]
-    at = torch.zeros_like(d.ids, dtype=torch.bool)
-    at[d.rows, d.cols] = True
     article = lm.tokenizer.get_vocab()["a"]
-    mlps = [f"transformer.h.{i}.mlp" for i in range(lm.config.n_layer)]
-    with capture(lm, ["transformer.drop", *mlps]) as clean:
-        lm(input_ids=d.ids, attention_mask=d.mask)
+    with capture(lm, ["transformer.drop", *points]) as clean:
+        p_clean = _log_probs(lm, d.ids, d.mask)[rows, cols, article].exp()
     emb = clean["transformer.drop"]
     g = torch.Generator().manual_seed(seed)
     caption = ((d.labels == -100) & d.mask.bool())[..., None].to(emb.dtype)
-    eps = torch.randn(emb.shape, generator=g) * noise * emb[d.mask.bool()].std() * caption
-    m = at[..., None].to(emb.dtype)
+    scale = noise * emb[d.mask.bool()].std()
 
-    def metric(restore: str | None) -> float:
+    def prob(eps: Tensor, restore: str | None = None, at: Tensor | None = None) -> Tensor:
         fns = {"transformer.drop": lambda out: out + eps}
         if restore is not None:
+            m = at[..., None].to(emb.dtype)
             fns[restore] = lambda out: out * (1 - m) + clean[restore] * m
         with intervene(lm, fns):
-            lp = _log_probs(lm, d.ids, d.mask)
-        return float(lp[rows, cols, article].mean())
+            return _log_probs(lm, d.ids, d.mask)[rows, cols, article].exp()
 
-    low = metric(None)
-    effects = [metric(name) - low for name in mlps]
+    low, restored = [], []
+    for _ in range(draws):
+        eps = torch.randn(emb.shape, generator=g) * scale * caption
+        low.append(prob(eps))
+        restored.append(torch.stack([torch.stack([prob(eps, p, at) for p in points]) for at in positions.values()]))
+    return p_clean, torch.stack(low).mean(0), torch.stack(restored)
+
+
+@torch.no_grad()
+def trace_layer(lm: nn.Module, evidence: Evidence, noise: float, seed: int) -> tuple[int, list[float]]:
+    """The per-fit trace (an option, not a default): on the evidence samples, one noise draw, the layer
+    whose MLP output at the lamps' introduction restores most of the lit lamps' article, and every layer's
+    indirect effect (mean probability recovered)."""
+    d = decisions(lm, evidence)
+    if not d.lit.any():
+        raise MethodError("causal tracing needs a lamp the evidence describes lit")
+    at = torch.zeros_like(d.ids, dtype=torch.bool)
+    at[d.rows, d.cols] = True
+    mlps = [TRACE_POINTS["mlp"].format(i) for i in range(lm.config.n_layer)]
+    _, low, restored = _trace(lm, d, {"decision": at}, mlps, noise, 1, seed)
+    effects = (restored[0, 0] - low).mean(1).tolist()
     return int(torch.tensor(effects).argmax()), effects
 
 
-def optimise_values(lm: nn.Module, data: EditData, layer: int, masks: list[Tensor], n_masks: list[Tensor],
-                    steps: int, lr: float, kl_weight: float, weight_decay: float, clamp_norm: float, seed: int
-                    ) -> tuple[list[Tensor], list[Tensor], dict[str, float]]:
-    """(deltas, v0s, losses): one ``delta`` per subject mask, added to ``h.{layer}.mlp``'s output at its
-    positions (``masks`` on the target sequences, ``n_masks`` on the neighbour sequences); ``v0`` is the
-    mean unedited MLP output at them."""
+@torch.no_grad()
+def causal_trace(lm: nn.Module, n: int = TRACE_SIZE, draws: int = TRACE_DRAWS, noise: float = 3.0,
+                 seed: int = TRACE_SEED) -> dict[str, Any]:
+    """The model-level causal trace ROME's and MEMIT's layers are chosen from, once per model: ``n`` rooms of
+    the default world (their captions and the world's own descriptions, teacher-forced), each room's first
+    lit lamp that the LM states lit (its article ``a`` is the LM's likeliest word: a known fact, as Meng et
+    al. trace only facts the model knows), ``draws`` noise draws per fact. For every hook point (the MLP
+    output and the residual stream of each block) restored at every position kind (the caption's lamp words,
+    the caption's last token, the description up to the lamp, the decision token), the indirect effect: the
+    probability of the article recovered, mean over facts with a 95% bootstrap interval. ``layer`` is the
+    block whose MLP restores most at the decision token (ROME's edit layer); ``layers`` the contiguous
+    blocks ending there whose MLP effect is at least half of it (MEMIT's range)."""
+    from editbench.world.descriptions import scene_facts
+
+    with one_thread():
+        world = World(WorldConfig())
+        scene = world.scenes(n, seed)
+        captions, _ = world.captions(scene, seed)
+        d = decisions(lm, Evidence("samples", captions=captions, outputs=describe(scene),
+                                   readings=scene_facts(scene)))
+        # each room's first lit lamp, where the LM knows it (its article is the likeliest next word)
+        lp = _log_probs(lm, d.ids, d.mask)[d.rows, d.cols]
+        known = d.lit & (lp.argmax(-1) == lm.tokenizer.get_vocab()["a"])
+        first = torch.zeros_like(known)
+        seen: set[int] = set()
+        for i in known.nonzero().flatten().tolist():
+            if int(d.rows[i]) not in seen:
+                seen.add(int(d.rows[i]))
+                first[i] = True
+        # one row per fact, cut after its decision token (nothing later can change the article's probability)
+        rows, cols = d.rows[first], d.cols[first]
+        T = int(cols.max()) + 1
+        d = Decisions(d.ids[rows, :T], d.mask[rows, :T], d.labels[rows, :T], torch.arange(len(rows)), cols,
+                      torch.ones(len(rows), dtype=torch.bool))
+        B = len(rows)
+        start = (d.labels != -100).float().argmax(1)  # first description token
+        t = torch.arange(T)[None]
+        col = torch.full((B,), -1, dtype=torch.long)
+        col[d.rows] = d.cols
+        positions = {
+            "caption lamp words": subject_mask(lm, d.ids, d.labels),
+            "caption end": t == (start - 1)[:, None],
+            "description so far": (t >= start[:, None]) & (t < col[:, None]),
+            "decision": t == col[:, None],
+        }
+        n_layer = lm.config.n_layer
+        points = [TRACE_POINTS[k].format(i) for k in TRACE_POINTS for i in range(n_layer)]
+        p_clean, low, restored = _trace(lm, d, positions, points, noise, draws, seed)
+        effect = restored.mean(0) - low  # (positions, points, F)
+        out: dict[str, Any] = {"n_rooms": n, "n_facts": int(d.rows.numel()), "draws": draws, "noise": noise,
+                               "seed": seed, "p_clean": round(float(p_clean.mean()), 4),
+                               "p_corrupted": round(float(low.mean()), 4), "effects": {}}
+        for i, pos in enumerate(positions):
+            for k, kind in enumerate(TRACE_POINTS):
+                cells = []
+                for layer in range(n_layer):
+                    m, lo, hi = mean_interval(effect[i, k * n_layer + layer], seed=layer)
+                    cells.append({"mean": round(m, 4), "ci": [round(lo, 4), round(hi, 4)]})
+                out["effects"].setdefault(kind, {})[pos] = cells
+    mlp = [c["mean"] for c in out["effects"]["mlp"]["decision"]]
+    layer = int(torch.tensor(mlp).argmax())
+    layers = [layer]
+    while layers[0] > 0 and mlp[layers[0] - 1] >= mlp[layer] / 2:
+        layers.insert(0, layers[0] - 1)
+    out["layer"], out["layers"] = layer, layers
+    return out
+
+
+def optimise_values(lm: nn.Module, data: EditData, layer: int, masks: list[Tensor], reach_ids: list[Tensor],
+                    reach_n: list[Tensor], c: ValueConfig, seed: int, norms: list[Tensor] | None = None
+                    ) -> tuple[list[Tensor], list[Tensor], dict[str, Any]]:
+    """(deltas, v0s, log): one ``delta`` per subject mask (``masks`` on the target sequences), added to
+    ``h.{layer}.mlp``'s output in proportion ``reach_ids`` (B, T) on the target sequences and ``reach_n`` on
+    the neighbour sequences (the masks themselves for ``locality="subject"``); ``v0`` is the mean unedited MLP
+    output at the mask. The clamp and the decay are relative to ``norms`` (default ``|v0|``). ``log``: the
+    last loss's parts and the steps taken."""
     point = f"transformer.h.{layer}.mlp"
     with torch.no_grad():
         with capture(lm, [point]) as acts:
             lm(input_ids=data.ids, attention_mask=data.mask)
         v0s = [acts[point][m].float().mean(0) for m in masks]
         base = _log_probs(lm, data.n_ids, data.n_mask)[data.n_keep]
+    refs = [v.norm().clamp_min(1e-6) for v in v0s] if norms is None else [n.float().clamp_min(1e-6) for n in norms]
     torch.manual_seed(seed)
     deltas = [torch.zeros_like(v, requires_grad=True) for v in v0s]
-    opt = torch.optim.Adam(deltas, lr=lr)
+    opt = torch.optim.Adam(deltas, lr=c.v_lr)
     target = data.labels[:, 1:]
-    parts: dict[str, float] = {}
+    log: dict[str, Any] = {}
 
-    def adder(ms: list[Tensor]):
+    def adder(ws: list[Tensor]):
         def add(out: Tensor) -> Tensor:
-            for m, dlt in zip(ms, deltas, strict=True):
-                out = out + m[..., None].to(out.dtype) * dlt
+            for w, dlt in zip(ws, deltas, strict=True):
+                out = out + w[..., None].to(out.dtype) * dlt
             return out
         return add
 
+    steps = 0
     with frozen(lm), torch.enable_grad():
-        for _ in range(steps):
-            with intervene(lm, {point: adder(masks)}):
+        for steps in range(1, c.v_steps + 1):
+            with intervene(lm, {point: adder(reach_ids)}):
                 logits = lm(input_ids=data.ids, attention_mask=data.mask).logits[:, :-1].float()
             nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                                     ignore_index=-100)
-            with intervene(lm, {point: adder(n_masks)}):
+            with intervene(lm, {point: adder(reach_n)}):
                 edited = _log_probs(lm, data.n_ids, data.n_mask)[data.n_keep]
             kl = torch.nn.functional.kl_div(edited, base, log_target=True, reduction="batchmean")
-            decay = sum((dlt.norm() / v.norm().clamp_min(1e-6)) ** 2 for dlt, v in zip(deltas, v0s, strict=True))
-            loss = nll + kl_weight * kl + weight_decay * decay
+            if c.decay == "reference":
+                decay = sum(dlt.norm() / r ** 2 for dlt, r in zip(deltas, refs, strict=True))
+            else:
+                decay = sum((dlt.norm() / r) ** 2 for dlt, r in zip(deltas, refs, strict=True))
+            loss = nll + c.kl_weight * kl + c.weight_decay * decay
+            log = {"nll": float(nll.detach()), "kl": float(kl.detach()), "decay": float(decay.detach()), "steps": steps}
+            if not torch.isfinite(loss):
+                raise MethodError(f"value optimisation diverged: {log}")
+            if float(loss.detach()) < c.stop_loss:
+                break
             opt.zero_grad()
             loss.backward()
             opt.step()
             with torch.no_grad():
-                for dlt, v in zip(deltas, v0s, strict=True):
-                    cap = clamp_norm * v.norm()
+                for dlt, r in zip(deltas, refs, strict=True):
+                    cap = c.clamp_norm * r
                     if dlt.norm() > cap:
                         dlt.mul_(cap / dlt.norm())
-            parts = {"nll": float(nll.detach()), "kl": float(kl.detach()), "decay": float(decay.detach())}
-            if not torch.isfinite(loss):
-                raise MethodError(f"value optimisation diverged: {parts}")
-    return [dlt.detach() for dlt in deltas], v0s, parts
+    return [dlt.detach() for dlt in deltas], v0s, log
+
+
+@torch.no_grad()
+def keys_at(lm: nn.Module, layer: int, ids: Tensor, mask: Tensor) -> Tensor:
+    """(B, T, keys) float64: the inputs of ``h.{layer}.mlp.c_proj`` (the MLP neurons) at every position."""
+    point = f"transformer.h.{layer}.mlp.act"
+    with capture(lm, [point]) as acts:
+        lm(input_ids=ids, attention_mask=mask)
+    return acts[point].double()
+
+
+@torch.no_grad()
+def reach(lm: nn.Module, layer: int, data: EditData, readout: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+    """Where a closed-form update of ``h.{layer}.mlp.c_proj`` adds each memory's residual: ``readout``
+    (keys, m) maps a key to the share of each of the m residuals the update adds for it (for ROME's rank one,
+    ``C^-1 k* / (k_anchor^T C^-1 k*)``). Returns (per memory, (B, T) float) on the target and the neighbour
+    sequences, zero at padding."""
+    out = []
+    for ids, mask in ((data.ids, data.mask), (data.n_ids, data.n_mask)):
+        w = (keys_at(lm, layer, ids, mask) @ readout) * mask[..., None]
+        out.append([w[..., i].float() for i in range(readout.shape[1])])
+    return out[0], out[1]
 
 
 @torch.no_grad()

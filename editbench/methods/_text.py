@@ -2,10 +2,20 @@
 the lamp LM states a lamp's state, activations there, targets from the proxy's readings, the subjects
 ROME and MEMIT edit, the second moment of MLP keys on the lamp corpus, and the finetuning loop.
 
-A lamp's state is decided one token before it is written: the LM writes ``a lit ...`` or ``an unlit ...``,
-so its hidden state at the token before the article (the ``.`` closing the previous sentence) is where
-"lit" and "unlit" part. Those are the *decision positions* the probes, clamps and steering vectors of
-the text editors are fitted on, labelled with the proxy's reading of the lamp that follows.
+Two kinds of positions in a lamp sentence (``. a lit table lamp on the left .``):
+
+* the *decision position*: a lamp's state is decided one token before it is written (the LM writes ``a lit
+  ...`` or ``an unlit ...``), so its hidden state at the token before the article (the ``.`` closing the
+  previous sentence) is where "lit" and "unlit" part. ROME and MEMIT edit there and causal tracing reads
+  there. Its label is only what the LM happened to sample next: at those positions the LM's own
+  probability of "unlit" is often between 0.2 and 0.8, so activations there carry the sampling noise, not
+  the state.
+* the *stated position* (:func:`stated`): the lamp's kind word right after its state word (``table`` of
+  ``a lit table lamp``), where the state is already in the text and the label is the text's own, as
+  honest_llama reads activations after an answer whose truth is known. Each evidence sample's lamp
+  sentence is read twice, as sampled and with its state word flipped (``a lit`` <-> ``an unlit``, the same
+  context otherwise: contrastive pairs, as in contrastive activation addition), so both classes are always
+  present and differ only in the state. The activation editors (ITI, steering, the neuron clamp) fit here.
 """
 
 from __future__ import annotations
@@ -57,6 +67,19 @@ class Decisions:
         return int(self.lit.sum()), int((~self.lit).sum())
 
 
+STATES = {"lit": ("a", "lit"), "unlit": ("an", "unlit")}
+
+
+def _lamp_sentences(words: list[str]) -> list[int]:
+    """Indices of the article of every lamp sentence (``a lit table lamp on the ...``) in a description."""
+    out, k = [], 0
+    while k < len(words):  # sentence starts
+        if words[k:k + 2] in (list(STATES["lit"]), list(STATES["unlit"])) and words[k + 3:k + 6] == ["lamp", "on", "the"]:
+            out.append(k)
+        k = words.index(".", k) + 1 if "." in words[k:] else len(words)
+    return out
+
+
 def decisions(lm: nn.Module, evidence: Evidence) -> Decisions:
     """The decision positions of every lamp sentence of the evidence samples, labelled by the proxy."""
     need(evidence)
@@ -67,18 +90,46 @@ def decisions(lm: nn.Module, evidence: Evidence) -> Decisions:
             continue
         start = int((labels[b] != -100).nonzero()[0])  # index of the description's first token
         words = text.split()
-        k = 0
-        while k < len(words):  # sentence starts
-            if words[k:k + 2] in (["a", "lit"], ["an", "unlit"]) and words[k + 3:k + 6] == ["lamp", "on", "the"]:
-                place = _place_at(words, k + 6)
-                lamp = facts.lamp_at(place) if place else None
-                if lamp is not None:
-                    rows.append(b)
-                    cols.append(start + k - 1)
-                    lit.append(lamp.lit)
-            k = words.index(".", k) + 1 if "." in words[k:] else len(words)
+        for k in _lamp_sentences(words):
+            place = _place_at(words, k + 6)
+            lamp = facts.lamp_at(place) if place else None
+            if lamp is not None:
+                rows.append(b)
+                cols.append(start + k - 1)
+                lit.append(lamp.lit)
     return Decisions(ids, mask, labels, torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long),
                      torch.tensor(lit, dtype=torch.bool))
+
+
+def stated(lm: nn.Module, evidence: Evidence) -> Decisions:
+    """The stated position (the kind word after the state word) of every lamp sentence of the evidence
+    samples, each read as sampled and with its state flipped; ``lit`` is the state the text states. Every
+    flipped copy is cut after the lamp's sentence (nothing later can change the activations there)."""
+    need(evidence)
+    caps, texts, at, lit = [], [], [], []
+    for c, text in zip(evidence.captions, evidence.outputs, strict=True):
+        words = text.split()
+        for k in _lamp_sentences(words):
+            for state in ("lit", "unlit"):
+                end = words.index(".", k) + 1 if "." in words[k:] else len(words)
+                caps.append(c)
+                texts.append(" ".join([*words[:k], *STATES[state], *words[k + 2:end]]))
+                at.append(k + 2)
+                lit.append(state == "lit")
+    if not texts:
+        raise MethodError("no evidence sample describes a lamp: there is no state to read activations at")
+    ids, mask, labels = encode_pairs(lm.tokenizer, caps, texts)
+    start = (labels != -100).float().argmax(1)
+    return Decisions(ids, mask, labels, torch.arange(len(texts)), start + torch.tensor(at), torch.tensor(lit))
+
+
+def unit_direction(acts: Tensor, lit: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(unit, sigma, norm): the unit mass-mean direction from lit to unlit activations (N, units), the standard
+    deviation of all activations along it, and the mean difference's norm before normalising."""
+    diff = acts[~lit].mean(0) - acts[lit].mean(0)
+    norm = diff.norm()
+    unit = diff / norm.clamp_min(1e-12)
+    return unit, (acts @ unit).std(), norm
 
 
 @torch.no_grad()
@@ -87,13 +138,6 @@ def activations_at(lm: nn.Module, layers: list[str], d: Decisions) -> dict[str, 
     with capture(lm, layers) as acts:
         lm(input_ids=d.ids, attention_mask=d.mask)
     return {name: acts[name][d.rows, d.cols].float() for name in layers}
-
-
-def two_classes(d: Decisions, method: str) -> None:
-    n_lit, n_unlit = d.classes()
-    if not n_lit or not n_unlit:
-        raise MethodError(f"{method}: the evidence describes {n_lit} lit and {n_unlit} unlit lamps (as the proxy "
-                          "reads them); it needs both to contrast")
 
 
 def proxy_targets(evidence: Evidence, request: EditRequest) -> tuple[list[str], list[str]]:
@@ -174,6 +218,15 @@ def key_second_moment(lm: nn.Module, layer: int) -> Tensor:
         pass  # an unwritable cache only costs the recomputation
     _MOMENTS[key] = moment
     return moment
+
+
+def regularised_moment(lm: nn.Module, layer: int, ridge: float) -> Tensor:
+    """The keys' second moment (:func:`key_second_moment`) plus ``ridge`` times its mean diagonal on the
+    diagonal, as ROME and MEMIT here both solve with it. The ridge is needed whatever the corpus size: the
+    keys of a 52-word language span few directions, and the moment's condition number is about 3e6 at layer 3
+    from 512 texts and still 3e6 from 4,096 (0.1 brings it to about 1.4e3)."""
+    C = key_second_moment(lm, layer)
+    return C + ridge * C.diagonal().mean() * torch.eye(C.shape[0], dtype=C.dtype)
 
 
 def finetune_lm(lm: nn.Module, params: list[Tensor], captions: list[str], texts: list[str], steps: int, lr: float,

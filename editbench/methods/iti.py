@@ -1,14 +1,19 @@
 """iti: Inference-Time Intervention (Li et al. 2023) on the lamp LM's attention heads.
 
 Fit: every head's output (``transformer.h.{i}.attn.c_proj.heads``: n_head x head_dim units, before the
-output projection) at the decision positions of the evidence samples (the token before each lamp's
-article, :mod:`._text`), labelled lit or unlit by the proxy's reading. A linear probe (logistic
+output projection) at the stated positions of the evidence samples (the lamp's kind word after its state
+word, each lamp sentence read as sampled and with its state flipped: :func:`._text.stated`), labelled by
+the state the text states, as honest_llama reads heads after an answer whose truth is known (at the
+decision position the label would be what the LM happened to sample). A linear probe (logistic
 regression) per head is scored by its held-out accuracy, cross-validated over ``folds`` folds of the
 samples (a single split of a few samples ranks heads by noise); the ``k`` best heads are kept. Each kept
-head's direction is its mass-mean shift (mean over unlit decisions minus mean over lit ones, normalised)
+head's direction is its mass-mean shift (mean over unlit statements minus mean over lit ones, normalised)
 and ``sigma`` the standard deviation of its activations along it. Apply: ``head += alpha * sigma *
 direction`` at the newest position of every forward pass (the prompt's last token, then each generated
-token), as Li et al. do.
+token), as Li et al. do. Li et al. shift 48 of LLaMA-7B's 1,024 heads by 15 standard deviations; this LM has
+16 heads, and on the dev split of seeds never scored (``docs/editors.md``) the best is 4 heads at 2 standard
+deviations (dev primary 0.56 on ``text/unlit_lamps``; at 4 standard deviations every k in 1-16 breaks the
+descriptions), so those are the defaults.
 """
 
 from __future__ import annotations
@@ -20,13 +25,13 @@ import torch
 from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig
 from editbench.world.requests import EditRequest
 
-from ._text import activations_at, decisions, two_classes
+from ._text import activations_at, stated, unit_direction
 
 
 @dataclass
 class ItiConfig(MethodConfig):
     k: int = 4
-    alpha: float = 1.0
+    alpha: float = 2.0
     folds: int = 4
     probe_steps: int = 300
     probe_l2: float = 1e-2
@@ -62,29 +67,27 @@ class Iti(Method):
     tracks = ("text",)
     consumes = "samples"
     Config = ItiConfig
-    search_space = {"k": [4, 8, 16], "alpha": [0.5, 1.0, 1.5, 2.0]}
+    search_space = {"k": [1, 2, 4, 8, 16], "alpha": [0.5, 1.0, 2.0, 4.0]}  # alpha: standard deviations
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
-        d = decisions(model, evidence)
-        two_classes(d, self.name)
+        d = stated(model, evidence)
         n_layer, n_head = model.config.n_layer, model.config.n_head
         dim = model.config.n_embd // n_head
         points = [f"transformer.h.{i}.attn.c_proj.heads" for i in range(n_layer)]
         acts = activations_at(model, points, d)
         x = torch.stack([acts[p].reshape(-1, n_head, dim).transpose(0, 1) for p in points]).reshape(-1, len(d.lit), dim)
         g = torch.Generator().manual_seed(budget.seed)
-        samples = torch.unique(d.rows)
+        samples = torch.arange(len(d.lit) // 2)  # a lamp sentence's two readings stay in one fold
         order = samples[torch.randperm(len(samples), generator=g)]
         folds = [order[i::max(1, c.folds)] for i in range(min(max(1, c.folds), len(order)))]
-        accuracy = torch.stack([probe_accuracy(x, d.lit, ~torch.isin(d.rows, fold), c) for fold in folds]).mean(0)
+        pair = d.rows // 2
+        accuracy = torch.stack([probe_accuracy(x, d.lit, ~torch.isin(pair, fold), c) for fold in folds]).mean(0)
         top = accuracy.topk(min(c.k, len(accuracy))).indices
         tensors, hooks, heads = {}, {}, []
         for h in sorted(top.tolist()):
             layer, head = divmod(h, n_head)
-            shift = x[h][~d.lit].mean(0) - x[h][d.lit].mean(0)
-            unit = shift / shift.norm().clamp_min(1e-12)
-            sigma = (x[h] @ unit).std()
+            unit, sigma, _ = unit_direction(x[h], d.lit)
             point = points[layer]
             key = f"direction.{point}"
             if key not in tensors:

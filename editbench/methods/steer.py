@@ -6,10 +6,14 @@ are all unlit. ``direction = mean(acts | all unlit) - mean(acts | lit)``, per po
 two groups (tiny budgets), the direction is the per-channel contrast between cells outside and inside
 lamp light. Apply: ``out + strength * direction`` everywhere.
 
-Text. Fit: the residual stream (``transformer.h.{i}``) at the decision positions of the evidence samples
-(the token before a lamp's article, :mod:`._text`), split by the proxy's reading of the lamp:
-``direction = mean(acts | unlit) - mean(acts | lit)``. Apply: ``out + strength * direction`` at every
-position, while the LM reads the caption and at every generation step.
+Text. Fit: the residual stream (``transformer.h.{i}``) at the stated positions of the evidence samples
+(the lamp's kind word after its state word, each lamp sentence read as sampled and with its state flipped:
+:func:`._text.stated`), labelled by the state the text states, as contrastive activation addition reads
+paired examples. ``direction`` is the unit mass-mean shift (unlit minus lit, normalised) and ``sigma`` the
+standard deviation of the activations along it. Apply: ``out + strength * sigma * direction`` at every
+position, while the LM reads the caption and at every generation step: ``strength`` is a push in standard
+deviations, the same push at every budget (the raw mean difference's norm falls with n as the noise in
+the class means averages out, so an unnormalised strength pushes less the more evidence there is).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from torch import Tensor
 from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig
 from editbench.world.requests import EditRequest
 
-from ._text import activations_at, decisions, two_classes
+from ._text import activations_at, stated, unit_direction
 from ._units import activations, lamp_light_mask, layer_mask
 
 
@@ -47,8 +51,9 @@ class Steer(Method):
     consumes = "samples"
     Config = SteerConfig
     search_space = {"layer": ["stem", "blocks.0", "blocks.1"], "strength": [0.5, 1.0, 2.0], "spatial": [True, False]}
-    track_configs = {"text": {"layer": "transformer.h.1", "strength": 1.0, "spatial": False}}
-    search_spaces = {"text": {"layer": [f"transformer.h.{i}" for i in range(4)], "strength": [0.5, 1.0, 2.0, 4.0]}}
+    track_configs = {"text": {"layer": "transformer.h.1", "strength": 2.0, "spatial": False}}
+    search_spaces = {"text": {"layer": [f"transformer.h.{i}" for i in range(4)],
+                              "strength": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]}}  # standard deviations
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         if evidence.track == "text":
@@ -73,13 +78,13 @@ class Steer(Method):
 
     def fit_text(self, model, request: EditRequest, evidence: Evidence) -> Edit:
         c = self.config
-        d = decisions(model, evidence)
-        two_classes(d, self.name)
+        d = stated(model, evidence)
         acts = activations_at(model, [c.layer], d)[c.layer]
-        direction = acts[~d.lit].mean(0) - acts[d.lit].mean(0)
+        unit, sigma, norm = unit_direction(acts, d.lit)
         n_lit, n_unlit = d.classes()
-        return steer_edit(self.name, c, c.layer, direction, c.strength, evidence.n,
-                          {"direction_from": "decision positions", "n_lit": n_lit, "n_unlit": n_unlit})
+        return steer_edit(self.name, c, c.layer, sigma * unit, c.strength, evidence.n,
+                          {"direction_from": "stated positions", "n_lit": n_lit, "n_unlit": n_unlit,
+                           "sigma": round(float(sigma), 4), "mean_difference_norm": round(float(norm), 4)})
 
 
 METHOD = Steer
