@@ -132,3 +132,30 @@ def test_the_published_study_measured_the_shipped_models():
         assert r["reporter_lm"] == (shipped["control"] if r["reporter"] == "control" else None)
     for h in shipped.values():
         assert h in readme
+
+
+def test_an_ablation_scores_rows_on_the_dev_split_of_unscored_seeds_and_resumes(tmp_path, monkeypatch, capsys):
+    from editbench.experiments import ablation as ab
+
+    assert not set(ab.SEEDS) & set(range(10))  # never a seed the suites score
+    monkeypatch.setitem(ab.ROWS, "steer", [("layer 1, 2 sd", {"layer": "transformer.h.1", "strength": 2.0}),
+                                           ("layer 1, 0 sd", {"layer": "transformer.h.1", "strength": 0.0})])
+    study = ab.Ablation("steer", seeds=(10,), n_dev=8)
+    recs = ab.run_ablation(study, tmp_path)
+    assert [r["row"] for r in recs] == ["layer 1, 2 sd", "layer 1, 0 sd"]
+    assert recs[1]["mean"] == 0.0 and recs[0]["mean"] > 0  # no push moves nothing; the default push does
+    assert "| layer 1, 2 sd |" in (tmp_path / "steer.md").read_text()
+    monkeypatch.setattr(ab, "run_row", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    assert ab.run_ablation(study, tmp_path) == recs  # resumed from steer.jsonl
+    assert main(["experiment", "ablation", "--method", "nonsense", "--out", str(tmp_path)]) == 2
+    assert "no ablation for method 'nonsense'" in capsys.readouterr().err
+
+
+def test_models_trace_writes_the_card_figures(tmp_path, capsys):
+    out, fig = tmp_path / "trace.json", tmp_path / "trace.png"
+    assert main(["models", "trace", "--track", "text", "--n", "24", "--draws", "2", "--json", str(out),
+                 "--out", str(fig)]) == 0
+    trace = json.loads(out.read_text())
+    assert set(trace["effects"]) == {"mlp", "residual"} and fig.stat().st_size > 0
+    assert "peaks at block" in capsys.readouterr().out
+    assert main(["models", "trace", "--track", "text", "--lm", str(tmp_path / "missing")]) == 2

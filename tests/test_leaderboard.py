@@ -255,7 +255,10 @@ def test_published_export_still_reads(tmp_path):
     """The committed full-suite export (both tracks, the evaluator axis) is read by this version of the store,
     and every published failure is a method that declined its evidence, not a crash."""
     df, per_image = L.load_frame(ROOT / "leaderboard" / "results" / "full.jsonl.gz")
-    assert len(df) == 2552 and set(df.track) == {"image", "text"} and len(per_image) == (df.status == "ok").sum()
+    assert len(df) == 2312 and set(df.track) == {"image", "text"} and len(per_image) == (df.status == "ok").sum()
+    # the text editors were re-run at the headline budget only; their other budgets await the next protocol
+    editors = df[(df.track == "text") & (df.family == "edit")]
+    assert set(editors.budget) == {16} and len(editors) == 200 and (editors.status == "ok").all()
     assert sorted(df[df.budget == 16].seed.unique()) == list(range(10)) and sorted(df[df.budget == 4].seed.unique()) == [0, 1, 2]
     assert L.meta(df)["suite"] == "full"  # the suite's shape, its ten seeds at n = 16 included
     assert set(df.evaluator) == {"proxy", "weak", "noisy"}

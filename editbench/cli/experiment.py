@@ -76,7 +76,8 @@ def ablation(args: argparse.Namespace) -> int:
         raise UserError(f"no ablation for method {args.method!r}; known: {', '.join(ROWS)}")
     records = run_ablation(Ablation(args.method, args.task, args.n), args.out, rows=args.row or None)
     for r in records:
-        print(f"{r['row']:<48} {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] noise {r['dev_noise']:.3f}")
+        noise = "-" if r["dev_noise"] is None else f"{r['dev_noise']:.3f}"
+        print(f"{r['row']:<48} {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] noise {noise}")
     print(f"{len(records)} rows; table in {Path(args.out) / (args.method + '.md')}")
     return 0
 

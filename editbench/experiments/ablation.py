@@ -73,12 +73,12 @@ ROWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
               for i in range(4) for s in (0.5, 1.0, 2.0, 4.0)],
     "iti": [(f"k {k}, alpha {a}", {"k": k, "alpha": a}) for k in (1, 2, 4, 8, 16) for a in (0.5, 1.0, 2.0, 4.0)],
     "neuron_clamp": [
-        *[(f"layer {i}, {v}", {"layer": f"transformer.h.{i}.mlp.act", **cfg}) for i in range(4)
+        *[(f"layer {i}, {v}", {"layer": f"transformer.h.{i}.mlp.act", "k": 32, **cfg}) for i in range(4)
           for v, cfg in (("mean", {"value": "mean"}), ("q 0.9", {"quantile": 0.9}), ("q 0.99", {"quantile": 0.99}))],
         *[(f"layer 3, q 0.99, k {k}", {"layer": "transformer.h.3.mlp.act", "quantile": 0.99, "k": k})
           for k in (8, 16, 64, 128)],
-        ("layer 3, q 1.0 (the unlit class's extreme), k 32", {"layer": "transformer.h.3.mlp.act", "quantile": 1.0}),
-        ("layer 3, zero, k 32", {"layer": "transformer.h.3.mlp.act", "value": "zero"}),
+        ("layer 3, q 1.0 (the unlit class's extreme), k 32", {"layer": "transformer.h.3.mlp.act", "k": 32, "quantile": 1.0}),
+        ("layer 3, zero, k 32", {"layer": "transformer.h.3.mlp.act", "k": 32, "value": "zero"}),
     ],
 }
 
@@ -112,7 +112,7 @@ def run_row(ab: Ablation, name: str, config: dict[str, Any], session: Session) -
     mean, lo, hi = mean_interval(x, seed=0)
     return {"row": name, "config": config, "resolved": cls(config, track=task.track).config.as_dict(),
             "per_seed": [round(v, 4) for v in per_seed], "mean": round(mean, 4), "ci": [round(lo, 4), round(hi, 4)],
-            "dev_noise": round(float(x.std() / len(x) ** 0.5), 4), "meta": metas,
+            "dev_noise": round(float(x.std() / len(x) ** 0.5), 4) if len(x) > 1 else None, "meta": metas,
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -146,6 +146,7 @@ def table(ab: Ablation, records: list[dict[str, Any]]) -> str:
     lines = ["| row | config | dev primary [95% CI] | dev noise | per seed |", "| --- | --- | --- | --- | --- |"]
     for r in records:
         cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items()) or "(defaults)"
-        lines.append(f"| {r['row']} | {cfg} | {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {r['dev_noise']:.3f} "
+        noise = "-" if r["dev_noise"] is None else f"{r['dev_noise']:.3f}"
+        lines.append(f"| {r['row']} | {cfg} | {r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] | {noise} "
                      f"| {', '.join(f'{v:.2f}' for v in r['per_seed'])} |")
     return head + "\n".join(lines) + "\n"

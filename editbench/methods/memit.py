@@ -33,7 +33,7 @@ import torch
 from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodError
 from editbench.world.requests import EditRequest
 
-from ._memory import ValueConfig, edit_data, keys_at, mean_at, optimise_values, reach, trace_layer
+from ._memory import ValueConfig, edit_data, mean_at, optimise_values, reach, trace_layer
 from ._text import need, regularised_moment
 
 MEMORIES = ("table lamp", "floor lamp", "lamp named")
