@@ -43,7 +43,7 @@ from editbench.core import Evidence, MethodConfig, MethodError, capture, interve
 from editbench.core.stats import mean_interval
 from editbench.tracks.text.train import encode_pairs
 from editbench.world import World, WorldConfig
-from editbench.world.descriptions import describe
+from editbench.world.descriptions import describe, scene_facts
 from editbench.world.requests import EditRequest
 
 from ._text import Decisions, decisions, proxy_targets, subject_mask
@@ -134,7 +134,6 @@ def _log_probs(lm: nn.Module, ids: Tensor, mask: Tensor) -> Tensor:
 TRACE_SEED = 2**43 + 3
 TRACE_SIZE = 256
 TRACE_DRAWS = 10  # noise samples per fact, as Meng et al. (2022) average over
-TRACE_POSITIONS = ("caption lamp words", "caption end", "description so far", "decision")
 TRACE_POINTS = {"mlp": "transformer.h.{}.mlp", "residual": "transformer.h.{}"}
 
 
@@ -198,8 +197,6 @@ def causal_trace(lm: nn.Module, n: int = TRACE_SIZE, draws: int = TRACE_DRAWS, n
     probability of the article recovered, mean over facts with a 95% bootstrap interval. ``layer`` is the
     block whose MLP restores most at the decision token (ROME's edit layer); ``layers`` the contiguous
     blocks ending there whose MLP effect is at least half of it (MEMIT's range)."""
-    from editbench.world.descriptions import scene_facts
-
     with one_thread():
         world = World(WorldConfig())
         scene = world.scenes(n, seed)
@@ -220,16 +217,14 @@ def causal_trace(lm: nn.Module, n: int = TRACE_SIZE, draws: int = TRACE_DRAWS, n
         T = int(cols.max()) + 1
         d = Decisions(d.ids[rows, :T], d.mask[rows, :T], d.labels[rows, :T], torch.arange(len(rows)), cols,
                       torch.ones(len(rows), dtype=torch.bool))
-        B = len(rows)
         start = (d.labels != -100).float().argmax(1)  # first description token
         t = torch.arange(T)[None]
-        col = torch.full((B,), -1, dtype=torch.long)
-        col[d.rows] = d.cols
+        col = d.cols[:, None]  # row i's decision token
         positions = {
             "caption lamp words": subject_mask(lm, d.ids, d.labels),
             "caption end": t == (start - 1)[:, None],
-            "description so far": (t >= start[:, None]) & (t < col[:, None]),
-            "decision": t == col[:, None],
+            "description so far": (t >= start[:, None]) & (t < col),
+            "decision": t == col,
         }
         n_layer = lm.config.n_layer
         points = [TRACE_POINTS[k].format(i) for k in TRACE_POINTS for i in range(n_layer)]

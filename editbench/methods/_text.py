@@ -110,8 +110,8 @@ def stated(lm: nn.Module, evidence: Evidence) -> Decisions:
     for c, text in zip(evidence.captions, evidence.outputs, strict=True):
         words = text.split()
         for k in _lamp_sentences(words):
+            end = words.index(".", k) + 1 if "." in words[k:] else len(words)
             for state in ("lit", "unlit"):
-                end = words.index(".", k) + 1 if "." in words[k:] else len(words)
                 caps.append(c)
                 texts.append(" ".join([*words[:k], *STATES[state], *words[k + 2:end]]))
                 at.append(k + 2)
