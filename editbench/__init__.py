@@ -14,4 +14,4 @@ Layers, lowest first; data flows one way and nothing lower imports anything high
 * ``experiments``: studies that are not edit tasks (activation reporting); ``cli``.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

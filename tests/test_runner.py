@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -6,8 +7,11 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from editbench import harness
 from editbench.cli import main
+from editbench.core import UserError
 from editbench.results import SCHEMA_VERSION, load_results
 
 SMALL = {"n_eval": 8, "n_dev": 8, "n_boot": 20, "tune": 1}
@@ -115,30 +119,52 @@ def test_failing_methods_are_recorded_and_the_grid_goes_on(tiny_gen, tmp_path):
     assert alone["timings"][0]["primary"] == next(t["primary"] for t in rep["timings"] if t["method"] == "none")
 
 
-def test_suite_tunes_once_per_task_and_method(tiny_gen, tmp_path):
-    rep = harness.run_suite(["unlit_lamps"], ["steer", "none"], [2, 4], [0, 1], tmp_path / "s", tune=3,
-                           executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8,
-                             n_boot=20)
-    assert rep["ok"] == 8 and rep["failed"] == 0
+def test_suite_tunes_on_an_unscored_seed_at_each_tuned_budget(tiny_gen, tmp_path):
+    """Every method with a search space gets one tuning cell per tuned budget, on the tuning seed (never scored);
+    every scored cell carries the configuration of the nearest tuned budget; a method without a space is not
+    tuned."""
+    rep = harness.run_suite(["unlit_lamps"], ["steer", "none"], [1, 2, 4], [0, 1], tmp_path / "s", tune=3,
+                            tune_budgets=[1, 4], tune_seed=7, executor="inline", progress=False,
+                            checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8, n_boot=20)
+    assert rep["failed"] == 0 and rep["ok"] == 2 + 12
     recs = {(r["cell"]["method"], r["cell"]["budget"], r["cell"]["seed"]): r for r in load_results(tmp_path / "s")}
-    tuned = recs[("steer", 4, 0)]  # the middle budget and the first seed
-    assert tuned["cell"]["tune"] == 3 and len(tuned["tuning"]) == 3
-    best = max(tuned["tuning"], key=lambda t: t["dev_primary"])["config"]
-    assert {k: tuned["config"][k] for k in best} == best  # the best candidate is the config it kept
+    assert ("none", 1, 7) not in recs  # nothing to search
+    for b in (1, 4):
+        tuned = recs[("steer", b, 7)]
+        s = tuned["search"]
+        assert tuned["cell"]["tune"] == 3 and s["trials"] == 3 and len(tuned["tuning"]) == s["distinct"]
+        best = max((t for t in tuned["tuning"] if t["dev_primary"] is not None), key=lambda t: t["dev_primary"])
+        assert {k: tuned["config"][k] for k in best["config"]} == best["config"] == s["best"]
+        assert s["dev_se"] >= 0 and s["test_primary"] == tuned["scores"]["primary"]
     for (m, n, s), r in recs.items():
-        if m == "steer" and (n, s) != (4, 0):
-            assert r["cell"]["tuned_on"] == "n4-s0" and r["cell"]["tune"] == 1 and not r["tuning"]
-            assert r["cell"]["config"] == r["config"] == tuned["config"]
+        if m == "steer" and s != 7:
+            near = 4 if n >= 2 else 1  # 2 is as near 1 as 4 on a log scale: the larger wins
+            assert r["cell"]["tuned_on"] == f"n{near}-s7" and r["cell"]["tune"] == 1 and not r["tuning"]
+            assert r["config"] == recs[("steer", near, 7)]["config"] and "edges" in r["search"]
+    with pytest.raises(UserError, match="also scored"):
+        harness.run_suite(["unlit_lamps"], ["steer"], [1], [0, 7], tmp_path / "x", tune=3, tune_seed=7,
+                          executor="inline", progress=False)
 
 
-def test_candidate_configs_are_shared_and_seeded():
-    from editbench.methods import resolve
+def test_regret_search_extends_the_matched_search():
+    """The sampler's first trials do not depend on how many follow: a search four times larger starts with the
+    matched search, so its best on dev is never worse; the default configuration is the first trial; the same
+    seed gives the same trials."""
+    from editbench.core.search import Choice, LogFloat, LogInt, at_edge, search
 
-    for name in ("unit_clamp", "finetune_lora", "prompt"):
-        cls = resolve(name)
-        c = harness.candidate_configs(cls, 8, seed=3)
-        assert c[0] == {} and len(c) <= 8
-        assert c == harness.candidate_configs(cls, 8, seed=3)
+    space = {"lr": LogFloat(1e-4, 1e-1), "k": LogInt(1, 64), "layer": Choice(("a", "b", "c"))}
+
+    def f(c):
+        return -abs(math.log10(c["lr"]) + 2) - abs(math.log2(c["k"]) - 3) / 3 - (c["layer"] != "b")
+
+    small = search(space, f, 6, seed=3, default={"lr": 1e-3, "k": 4, "layer": "a", "other": 1})
+    large = search(space, f, 24, seed=3, default={"lr": 1e-3, "k": 4, "layer": "a"})
+    assert small[0]["config"] == {"lr": 1e-3, "k": 4, "layer": "a"}
+    assert [t["config"] for t in large[:6]] == [t["config"] for t in small]
+    assert max(t["value"] for t in large) >= max(t["value"] for t in small)
+    assert search(space, f, 6, seed=3, default={"lr": 1e-3, "k": 4, "layer": "a"}) == small
+    assert at_edge(space, {"lr": 0.099, "k": 8, "layer": "c"}) == ["lr"]  # options named, not ordered: no edge
+    assert at_edge({"k": LogInt(1, 16, hard="hi"), "q": Choice((1, 2, 4))}, {"k": 16, "q": 1}) == ["q"]
 
 
 def test_cli_run_rejects_bad_input(tmp_path, capsys):
@@ -166,16 +192,17 @@ def test_more_seeds_extend_one_budget_and_reuse_its_tuning(tiny_gen, tmp_path):
     run that adds them to finished results recomputes nothing else."""
     kw = dict(tune=3, executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8, n_boot=20)
     first = harness.run_suite(["unlit_lamps"], ["steer"], [2, 4], [0], tmp_path / "s", **kw)
-    assert first["ok"] == 2
+    assert first["ok"] == 4  # two tuning cells (seed 100), two scored
     more = harness.run_suite(["unlit_lamps"], ["steer"], [2, 4], [0], tmp_path / "s", more_seeds={4: (1, 2)}, **kw)
-    assert more["skipped"] == 2 and more["ran"] == 2 and more["ok"] == 2
+    assert more["skipped"] == 4 and more["ran"] == 2 and more["ok"] == 2
     recs = {(r["cell"]["budget"], r["cell"]["seed"]): r for r in load_results(tmp_path / "s")}
-    assert sorted(recs) == [(2, 0), (4, 0), (4, 1), (4, 2)]
-    assert recs[(4, 2)]["cell"]["tuned_on"] == "n4-s0" and recs[(4, 2)]["config"] == recs[(4, 0)]["config"]
+    assert sorted(recs) == [(2, 0), (2, 100), (4, 0), (4, 1), (4, 2), (4, 100)]
+    assert recs[(4, 2)]["cell"]["tuned_on"] == "n4-s100" and recs[(4, 2)]["config"] == recs[(4, 0)]["config"]
     cells = harness.make_grid(["unlit_lamps"], ["none"], [2, 4], [0], more_seeds={4: (0, 3)})
     assert sorted((c.budget, c.seed) for c in cells) == [(2, 0), (4, 0), (4, 3)]
     full = harness.SUITES.get("full")
-    assert full.more_seeds == {16: tuple(range(3, 10))} and full.tune_at == (16, 0)
+    assert full.more_seeds == {16: tuple(range(3, 10))} and full.tune_budgets == (1, 16, 256)
+    assert full.tune_seed not in full.seeds and full.regret == {16: 3}
     assert full.more_seeds_for(None) == full.more_seeds and full.more_seeds_for([0, 1]) == {}  # given seeds replace them
 
 

@@ -286,14 +286,15 @@ def test_evaluator_table_reads_a_tuned_suites_cells_under_each_evaluator(tiny_ge
     kw = {"n_eval": 8, "n_dev": 8, "n_boot": 50, "checkpoints": {"generator": tiny_gen}}
     rep = harness.run_suite(["unlit_lamps"], ["steer", "finetune_reward"], [2], [0, 1], tmp_path / "r", tune=2,
                             executor="inline", progress=False, evaluators=("proxy", "noisy"), **kw)
-    assert rep["cells"] == 6 and rep["failed"] == 0  # steer calls no evaluator: once, under the proxy
+    # steer calls no evaluator: once, under the proxy; one tuning cell per method, on the tuning seed
+    assert rep["cells"] == 8 and rep["failed"] == 0
     df, per_image = L.load_frame(tmp_path / "r")
     ev = evaluator_table(df, per_image, n_boot=50).set_index("evaluator")
     reward = df[df.method == "finetune_reward"]
-    assert reward.tuned_on.notna().sum() == 3  # the tuning cell chose the config the other three carry
+    assert reward.tuned_on.notna().sum() == 4  # the tuning cell (seed 100) chose the config the other four carry
     for e in ("proxy", "noisy"):
-        own = summarize(reward[reward.evaluator == e], per_image, n_boot=50)
-        assert len(reward[reward.evaluator == e]) == 2
+        own = summarize(reward[(reward.evaluator == e) & (reward.role == "scored")], per_image, n_boot=50)
+        assert len(reward[(reward.evaluator == e) & (reward.role == "scored")]) == 2
         assert ev.loc[e, "finetune_reward_primary"] == pytest.approx(float(own.primary.iloc[0]), abs=1e-12)
 
 

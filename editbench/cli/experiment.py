@@ -82,6 +82,19 @@ def ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def compute(args: argparse.Namespace) -> int:
+    from editbench.experiments.compute import run_more_compute
+
+    t = run_more_compute(args.results, args.out, args.factor, args.budget, args.methods, args.tasks, args.seeds,
+                         args.workers, executor_from(args), progress=True)
+    for _, r in t.iterrows():
+        print(f"{r.task:<22} {r.method:<17} s{r.seed}  tuned {r.tuned:.3f} [{r.ci_lo:.3f}, {r.ci_hi:.3f}]  "
+              f"{r.factor:g}x {r.more:.3f}  {r.verdict}")
+    print(f"{(t.verdict == 'higher').sum()} of {len(t)} cells above their interval; table in "
+          f"{Path(args.out) / 'more_compute.md'}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("experiment", help="studies that are not edit tasks")
     s = p.add_subparsers(dest="experiment", required=True, parser_class=type(p))
@@ -111,3 +124,13 @@ def register(sub) -> None:
     b.add_argument("--n", type=int, default=16, help="evidence budget")
     b.add_argument("--row", action="append", default=[], help="run only this row (repeatable)")
     b.set_defaults(func=ablation)
+    c = s.add_parser("compute", help="would published finetuning cells score higher with k times their tuned compute?")
+    c.add_argument("--results", required=True, help="a results folder or export holding the published cells")
+    c.add_argument("--out", required=True, help="folder for the cells (resumable) and the table")
+    c.add_argument("--factor", type=float, default=4.0)
+    c.add_argument("--budget", type=int, default=256)
+    c.add_argument("--methods", type=csv(str), default=None)
+    c.add_argument("--tasks", type=csv(str), default=None)
+    c.add_argument("--seeds", type=csv(int), default=None)
+    add_executor_args(c)
+    c.set_defaults(func=compute)

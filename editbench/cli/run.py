@@ -34,15 +34,21 @@ def run(args: argparse.Namespace) -> int:
     from .leaderboard import check_studies
 
     check_studies(args.activations, args.trust)
-    from editbench.harness.grid import uses_evaluator
+    from editbench.harness.grid import searches, uses_evaluator
 
     more_seeds = suite.more_seeds_for(args.seeds)
     grid = make_grid(tasks, methods, budgets, seeds, more_seeds=more_seeds)
     n_cells = len(grid) + sum(uses_evaluator(c.method) for c in grid) * sum(e != "proxy" for e in suite.evaluators)
+    tuned = [b for b in (suite.tune_budgets or budgets) if b in budgets] or budgets
+    n_tuning = (sum(searches(c.method, c.task) for c in make_grid(tasks, methods, [tuned[0]], [seeds[0]])) * len(tuned)
+                if suite.tune > 1 else 0)
     print(f"suite {suite.name}: {len(tasks)} tasks x {len(methods)} methods (where a method supports the task's track) x "
           f"budgets {budgets} x seeds {seeds}"
           + "".join(f" (at n = {b} also {list(x)})" for b, x in more_seeds.items() if b in budgets)
-          + f" = {n_cells} cells -> {args.out}")
+          + f" = {n_cells} cells"
+          + (f", after {n_tuning} tuning cells ({suite.tune} trials each on seed {suite.tune_seed}, at n = {tuned}"
+             + "".join(f"; {r}x at n = {b}" for b, r in suite.regret.items() if b in budgets) + ")" if n_tuning else "")
+          + f" -> {args.out}")
     rep = run_named_suite(suite, tasks, methods, args.out, budgets=budgets, seeds=args.seeds, executor=executor_from(args),
                           workers=args.workers, timeout_s=args.timeout, checkpoints=checkpoints(args))
     print(f"\n{rep['ran']} cells run, {rep['skipped']} already done; {rep['ok']} ok, {rep['failed']} failed; "

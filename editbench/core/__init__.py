@@ -7,10 +7,11 @@ from .errors import MethodError, UnknownNameError, UserError
 from .hooks import HookPoint, capture, hook_points, intervene
 from .method import EVIDENCE_KINDS, FAMILIES, Budget, Evaluator, Evidence, Family, Method, MethodConfig
 from .registry import Registry, RegistryError
+from .search import Choice, Float, LogFloat, LogInt
 from .threads import one_thread
 
 __all__ = [
-    "EVIDENCE_KINDS", "FAMILIES", "Budget", "Cost", "Edit", "Evaluator", "Evidence", "Family", "HookPoint", "Method",
-    "MethodConfig", "MethodError", "Registry", "RegistryError", "UnknownNameError", "UserError", "capture",
-    "hook_points", "intervene", "one_thread",
+    "EVIDENCE_KINDS", "FAMILIES", "Budget", "Choice", "Cost", "Edit", "Evaluator", "Evidence", "Family", "Float", "HookPoint",
+    "LogFloat", "LogInt", "Method", "MethodConfig", "MethodError", "Registry", "RegistryError", "UnknownNameError", "UserError",
+    "capture", "hook_points", "intervene", "one_thread",
 ]

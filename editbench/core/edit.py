@@ -27,14 +27,36 @@ EDIT_FORMAT = 2
 
 @dataclass
 class Cost:
-    """What an edit cost: fit time, parameters changed, examples used, evaluator calls, and the
-    inference overhead (seconds per 100 samples with the edit minus without; filled by the harness)."""
+    """What an edit cost.
+
+    Set by the method: ``params_changed``; ``examples_used`` (distinct evidence examples); the compute it
+    spent on the model it edits, in units that mean the same at every budget: ``steps`` (optimiser steps),
+    ``examples_seen`` (examples through those steps, repeats counted: ``examples_seen / examples_used`` is
+    the number of epochs), ``forward`` and ``backward`` (passes of one example through the model: a
+    generated sample counts one forward pass, a teacher-forced sequence one). Set by the harness:
+    ``fit_seconds``, ``evaluator_calls``, ``flops`` (forward + 2 x backward passes times the model's
+    FLOPs per pass, as :mod:`torch.utils.flop_counter` counts them; a method whose objective runs
+    another model, such as a discriminator or a differentiable evaluator, counts its own and sets
+    ``flops``) and the inference overhead (seconds
+    per 100 samples with the edit minus without)."""
 
     fit_seconds: float = 0.0
     params_changed: int = 0
     examples_used: int = 0
     evaluator_calls: int = 0
     inference_overhead: float | None = None
+    steps: int = 0
+    examples_seen: int = 0
+    forward: int = 0
+    backward: int = 0
+    flops: float | None = None
+
+    def spend(self, forward: int = 0, backward: int = 0, steps: int = 0, seen: int = 0) -> None:
+        """Add compute: ``forward``/``backward`` example passes, ``steps`` optimiser steps over ``seen`` examples."""
+        self.forward += int(forward)
+        self.backward += int(backward)
+        self.steps += int(steps)
+        self.examples_seen += int(seen)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

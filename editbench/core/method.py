@@ -111,8 +111,10 @@ class Method:
     """Base class of every method. Subclasses set the class attributes and implement :meth:`fit`.
 
     ``consumes``: the evidence kind it needs; ``uses_evaluator``: whether it spends evaluator calls;
-    ``tracks``: the tracks it works on; ``search_space``: config field -> candidate values, for the
-    tuning budget shared by all methods. A method on several tracks may give per track the config
+    ``tracks``: the tracks it works on; ``search_space``: config field -> dimension (:mod:`.search`: a range on a
+    log scale for a rate or a count, or options), searched with the same number of trials for every method;
+    ``version``: part of every cell's key, raised when a change moves the method's results (a results folder
+    then recomputes its cells instead of skipping them). A method on several tracks may give per track the config
     defaults that differ from ``Config``'s (``track_configs``) and its own search space
     (``search_spaces``); an instance made for a track (``Method(config, track="text")``, or fitted on
     that track's evidence) takes them, fields given explicitly winning.
@@ -124,9 +126,10 @@ class Method:
     uses_evaluator: ClassVar[bool] = False
     tracks: ClassVar[tuple[str, ...]] = ("image",)
     Config: ClassVar[type[MethodConfig]] = MethodConfig
-    search_space: ClassVar[dict[str, list[Any]]] = {}
+    version: ClassVar[str] = "1"
+    search_space: ClassVar[dict[str, Any]] = {}
     track_configs: ClassVar[dict[str, dict[str, Any]]] = {}
-    search_spaces: ClassVar[dict[str, dict[str, list[Any]]]] = {}
+    search_spaces: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: MethodConfig | dict[str, Any] | None = None, track: str | None = None):
         self.track = track
@@ -147,7 +150,7 @@ class Method:
             raise MethodError(f"method {self.name!r}: bad config: {e}") from None
 
     @classmethod
-    def space(cls, track: str | None = None) -> dict[str, list[Any]]:
+    def space(cls, track: str | None = None) -> dict[str, Any]:
         """The search space tuning draws from on ``track``."""
         return cls.search_spaces.get(track or "", cls.search_space)
 

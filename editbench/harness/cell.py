@@ -1,15 +1,21 @@
 """One cell: (task, method, method config, tuning budget, evidence budget, seed, checkpoints), a pure
 function of its key. :func:`fit` is the one path from a method to an edit; :func:`run_cell` tunes on
-dev within the shared budget, fits and scores on test; :func:`execute_cell` writes its result file."""
+dev within the shared budget, fits and scores on test; :func:`execute_cell` writes its result file.
+
+A *tuning cell* (``tune > 1``) runs the search every method gets (:func:`editbench.core.search.search`:
+``tune`` trials of a seeded TPE sampler, the method's default first, each a fit on the cell's evidence and a
+score on the dev split) on a seed no table scores, and records every trial, the dev noise of the best (its
+bootstrap standard error) beside its margin over the runner-up, the fields tuned to the edge of their space,
+and the test score of the best. With ``regret = r > 1`` it goes on to ``r * tune`` trials; the sampler's
+first ``tune`` suggestions do not depend on how many follow, so one cell holds the matched search and the
+search r times larger, and the test scores of both bests (the tuning regret)."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import json
 import math
-import random
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -19,6 +25,7 @@ from typing import Any
 import torch
 
 from editbench.core import Budget, Edit, Method, MethodError, one_thread
+from editbench.core.search import at_edge, search
 from editbench.methods import resolve
 from editbench.results import SCHEMA_VERSION, CellResult, write_result, write_strip
 from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
@@ -36,14 +43,15 @@ class Cell:
     budget: int
     seed: int
     config: dict[str, Any] = field(default_factory=dict)
-    tune: int = 1  # configurations tried on dev (the default first); the same for every method
+    tune: int = 1  # trials of the search on dev (the default first); the same for every method; 1: no search
     n_eval: int = 64
-    n_dev: int = 24
+    n_dev: int = 48
     evaluator_calls: int = 512
     n_boot: int = 500
     checkpoints: dict[str, str | None] = field(default_factory=dict)  # folders by kind (absent: the shipped ones)
     evaluator: str = "proxy"  # the evaluator that labels the evidence and answers evaluator calls (Track.evaluators)
-    tuned_on: str | None = None  # "n16-s0": config chosen by the tuning cell of that budget and seed
+    tuned_on: str | None = None  # "n16-s100": config chosen by the tuning cell of that budget and seed
+    regret: int = 1  # a tuning cell goes on to regret * tune trials (the larger search the regret is measured by)
 
     @property
     def track(self) -> str:
@@ -53,12 +61,12 @@ class Cell:
         return {**dataclasses.asdict(self), "track": self.track}
 
     def key(self, hashes: dict[str, str]) -> str:
-        """Hash of the cell with its checkpoints' hashes (not their folders), the task version, the package
-        version and the result schema."""
+        """Hash of the cell with its checkpoints' hashes (not their folders), the task version, the method's
+        version, the package version and the result schema."""
         from editbench import __version__
 
         payload = {**self.spec(), "checkpoints": hashes, "task_version": get_task(self.task).version,
-                   "package": __version__, "schema": SCHEMA_VERSION}
+                   "method_version": method_version(self.method), "package": __version__, "schema": SCHEMA_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     def filename(self, hashes: dict[str, str]) -> str:
@@ -73,20 +81,17 @@ class Cell:
         return failed(self, key, error, prov, total_s).as_dict()
 
 
-def candidate_configs(method_cls: type[Method], tune: int, seed: int = 0, track: str | None = None
-                      ) -> list[dict[str, Any]]:
-    """The default config, then up to ``tune - 1`` others from the method's search space on ``track`` (seeded)."""
-    space = method_cls.space(track) or {}
-    keys = sorted(space)
-    grid = [dict(zip(keys, values, strict=True)) for values in itertools.product(*(space[k] for k in keys))]
-    random.Random(seed).shuffle(grid)
-    out: list[dict[str, Any]] = [{}]
-    for g in grid:
-        if len(out) >= tune:
-            break
-        if g not in out:
-            out.append(g)
-    return out
+def method_version(method: str) -> str | None:
+    """A method's declared ``version`` (None where it cannot be loaded: it fails as a cell)."""
+    try:
+        return str(resolve(method).version)
+    except Exception:  # noqa: BLE001 - a method that cannot be resolved is keyed as it is named
+        return None
+
+
+def default_config(method_cls: type[Method], track: str | None) -> dict[str, Any]:
+    """The configuration a method runs with on ``track`` when nothing is given."""
+    return method_cls(track=track).config.as_dict()
 
 
 def fit(method: Method, session: Session, request: Any, budget: Budget, world: Any, evaluator: str = "proxy") -> Edit:
@@ -99,7 +104,11 @@ def fit(method: Method, session: Session, request: Any, budget: Budget, world: A
                                     evaluator)
     evidence.track = track.name
     edit = method.run(session.edited_model, request, evidence, budget)
-    edit.cost().examples_used = min(edit.cost().examples_used or evidence.n, budget.n)
+    cost = edit.cost()
+    cost.examples_used = min(cost.examples_used or evidence.n, budget.n)
+    per_pass = session.flops_per_pass(world)
+    if cost.flops is None:  # a method that counted its own FLOPs (an auxiliary model's included) keeps them
+        cost.flops = None if per_pass is None else (cost.forward + 2 * cost.backward) * per_pass
     return edit
 
 
@@ -120,17 +129,38 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
     world = evidence_world(task)
     budget = Budget(cell.budget, cell.evaluator_calls, seed=EVIDENCE_SEED + cell.seed)
     fingerprint = session.fingerprint()
-    tuning = []
-    configs = [cell.config] if cell.config else candidate_configs(cls, cell.tune, cell.seed, task.track)
-    best, best_score = configs[0], -1.0
-    if len(configs) > 1:
-        for cfg in configs:
-            edit = fit(cls(cfg, track=task.track), session, request, budget, world, cell.evaluator)
-            session.check_unchanged(fingerprint)
-            dev = score(task, edit, session, split="dev", n=cell.n_dev, n_boot=50)
-            tuning.append({"config": cfg, "dev_primary": dev["primary"]})
-            if dev["primary"] > best_score:
-                best, best_score = cfg, dev["primary"]
+    space = cls.space(task.track)
+
+    def fit_config(cfg: dict[str, Any]) -> Edit:
+        edit = fit(cls(cfg, track=task.track), session, request, budget, world, cell.evaluator)
+        session.check_unchanged(fingerprint)
+        return edit
+
+    tuning: list[dict[str, Any]] = []
+    searched: dict[str, Any] | None = None
+    best = dict(cell.config)
+    if not cell.config and cell.tune > 1 and space:
+        def objective(cfg: dict[str, Any]) -> float:
+            t = time.perf_counter()
+            try:
+                edit = fit_config(cfg)
+            except MethodError as e:  # a configuration that fails scores below any that works
+                tuning.append({"config": cfg, "dev_primary": None, "error": str(e)})
+                return -1.0
+            dev = score(task, edit, session, split="dev", n=cell.n_dev, n_boot=200)
+            tuning.append({"config": cfg, "dev_primary": dev["primary"], "dev_se": dev_se(dev),
+                           "cost": {k: edit.cost().as_dict()[k] for k in ("steps", "examples_seen", "forward", "backward")},
+                           "seconds": round(time.perf_counter() - t, 3)})
+            return dev["primary"]
+
+        trials = search(space, objective, cell.tune * max(1, cell.regret), seed=cell.seed,
+                        default=default_config(cls, task.track))
+        for rec, t in zip((r for r in tuning), (t for t in trials if not t["repeat"]), strict=True):
+            rec["trial"] = trials.index(t)
+        searched = summarise_search(space, trials[:cell.tune], tuning)
+        best = searched["best"]
+        if cell.regret > 1:
+            searched["larger"] = summarise_search(space, trials, tuning)
     t_tune = time.perf_counter() - t0
     method = cls(best, track=task.track)
     edit = fit(method, session, request, budget, world, cell.evaluator)
@@ -142,14 +172,42 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
     t_score = time.perf_counter()
     collateral = session.track.collateral(session, edit)
     t_end = time.perf_counter()
+    if searched is not None and "larger" in searched:
+        larger = searched["larger"]
+        same = larger["best"] == searched["best"]
+        larger["test_primary"] = scores["primary"] if same else score(
+            task, fit_config(larger["best"]), session, split="test", n=cell.n_eval, n_boot=cell.n_boot)["primary"]
+    if searched is not None:
+        searched["test_primary"] = scores["primary"]
+    if space and (cell.tune > 1 or cell.tuned_on):
+        searched = {**(searched or {}), "edges": at_edge(space, method.config.as_dict())}
     pictures = scores.pop("pictures", None)
     return {
-        "pictures": pictures, "method_name": cls.name, "family": cls.family, "track": task.track, "scores": scores,
-        "config": method.config.as_dict(), "tuning": tuning, "cost": edit.cost().as_dict(), "collateral": collateral,
+        "pictures": pictures, "method_name": cls.name, "family": cls.family, "evidence": cls.consumes,
+        "track": task.track, "scores": scores,
+        "config": method.config.as_dict(), "tuning": tuning, "search": searched, "cost": edit.cost().as_dict(),
+        "collateral": collateral,
         "timing": {"tune_s": t_tune, "fit_s": t_fit - t0 - t_tune, "score_s": t_score - t_fit,
-                   "collateral_s": t_end - t_score, "total_s": t_end - t0,
+                   "collateral_s": t_end - t_score, "total_s": time.perf_counter() - t0,
                    "finished_at": time.time()},
     }
+
+
+def dev_se(dev: dict[str, Any]) -> float:
+    """The standard error of a dev score, from its 95% bootstrap interval."""
+    lo, hi = dev["ci"]
+    return round((hi - lo) / (2 * 1.96), 5)
+
+
+def summarise_search(space: dict[str, Any], trials: list[dict[str, Any]], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best of ``trials`` (the first best, so the default wins ties), its dev noise, its margin over the best
+    other configuration, and the fields at the edge of the space."""
+    top = max(trials, key=lambda t: t["value"])
+    others = [t["value"] for t in trials if t["config"] != top["config"]]
+    rec = next((r for r in records if r["config"] == top["config"]), {})
+    return {"trials": len(trials), "distinct": len({repr(sorted(t["config"].items())) for t in trials}),
+            "best": top["config"], "dev_primary": top["value"], "dev_se": rec.get("dev_se"),
+            "margin": round(top["value"] - max(others), 5) if others else None, "edges": at_edge(space, top["config"])}
 
 
 def describe(method: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -65,39 +66,67 @@ def make_grid(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
             for t in tasks for m in methods if supports(m, t) for n in budgets for s in seeds_at(n, seeds, more_seeds)]
 
 
+def nearest_budget(budget: int, tuned: tuple[int, ...] | list[int]) -> int:
+    """The tuned budget nearest ``budget`` on a log scale (ties go to the larger: more evidence tells
+    configurations apart better)."""
+    return min(tuned, key=lambda b: (abs(math.log(max(b, 1)) - math.log(max(budget, 1))), -b))
+
+
+def searches(method: str, task: str) -> bool:
+    """Whether a method has a search space on the task's track (one that cannot be loaded: yes, to fail as a cell)."""
+    from editbench.methods import resolve
+    from editbench.tasks import get_task
+
+    try:
+        return bool(resolve(method).space(get_task(task).track))
+    except Exception:  # noqa: BLE001 - a broken method fails as its tuning cell
+        return True
+
+
 def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], out: str | Path, *,
-              tune: int = 1, tune_at: tuple[int, int] | list[int] | None = None, executor: str | ExecutorSpec = "process",
+              tune: int = 1, tune_budgets: tuple[int, ...] | list[int] | None = None, tune_seed: int = 100,
+              regret: dict[int, int] | None = None, executor: str | ExecutorSpec = "process",
               workers: int = 2, timeout_s: float | None = 1800, progress: bool = True,
               evaluators: tuple[str, ...] = ("proxy",), more_seeds: dict[int, tuple[int, ...]] | None = None,
               **cell_kw: Any) -> dict[str, Any]:
-    """Run a suite's grid. With ``tune > 1`` every method gets the same search budget: one tuning cell
-    per (task, method), at budget and seed ``tune_at`` (the middle budget and first seed by default),
-    tries ``tune`` configurations on the dev split and keeps the best; every other cell of that task and
-    method then uses the chosen config (``tuned_on`` names the tuning cell). Only test scores are kept.
-    ``evaluators`` beyond the first (the proxy): the methods that call an evaluator run again under each, with
-    the config tuned under the proxy (the evaluator-quality axis). ``more_seeds``: extra seeds per budget (the
-    headline budget's, for power)."""
+    """Run a suite's grid. With ``tune > 1`` every method with a search space gets the same search: one
+    tuning cell per (task, method, tuned budget) at each of ``tune_budgets`` (default: every budget), on
+    ``tune_seed`` (a seed no table scores), ``tune`` trials on the dev split (``regret[budget]`` times as many
+    where given, the first ``tune`` of them being the matched search); every scored cell then uses the
+    configuration tuned at the nearest tuned budget (``tuned_on`` names its tuning cell). ``evaluators``
+    beyond the first (the proxy): the methods that call an evaluator run again under each, with the config
+    tuned under the proxy (the evaluator-quality axis). ``more_seeds``: extra seeds per budget (the headline
+    budget's, for power)."""
     others = tuple(e for e in evaluators if e != "proxy")
     if tune <= 1:
         cells = make_grid(tasks, methods, budgets, seeds, more_seeds=more_seeds, tune=1, **cell_kw)
         cells += [dataclasses.replace(c, evaluator=e) for c in cells if uses_evaluator(c.method) for e in others]
         return run_grid(cells, out, executor, workers, timeout_s, progress)
-    tb, ts = tune_at if tune_at else (budgets[len(budgets) // 2], seeds[0])
-    tb = tb if tb in budgets else budgets[len(budgets) // 2]
-    ts = ts if ts in seeds else seeds[0]
-    tuning = make_grid(tasks, methods, [tb], [ts], tune=tune, **cell_kw)
+    if tune_seed in seeds or any(tune_seed in v for v in (more_seeds or {}).values()):
+        raise UserError(f"the tuning seed {tune_seed} is also scored; choose one outside the suite's seeds")
+    tbs = sorted({b for b in (tune_budgets or budgets)})
+    tuning = [Cell(task=t, method=m, budget=b, seed=tune_seed, tune=tune, regret=(regret or {}).get(b, 1), **cell_kw)
+              for t in tasks for m in methods if supports(m, t) and searches(m, t) for b in tbs]
     rep = run_grid(tuning, out, executor, workers, timeout_s, progress)
-    chosen = {}
+    chosen: dict[tuple[str, str, int], dict[str, Any]] = {}
     for c in tuning:
         rec = json.loads((Path(out) / rep["paths"][id(c)]).read_text())
-        chosen[(c.task, c.method)] = (rec.get("config") or {}) if rec["status"] == "ok" else {}
-    rest = [Cell(task=t, method=m, budget=n, seed=s, config=chosen[(t, m)], tune=1, tuned_on=f"n{tb}-s{ts}", evaluator=e,
-                 **cell_kw)
-            for (t, m) in chosen for e in ("proxy", *(others if uses_evaluator(m) else ())) for n in budgets
-            for s in seeds_at(n, seeds, more_seeds) if (n, s, e) != (tb, ts, "proxy")]
+        chosen[(c.task, c.method, c.budget)] = (rec.get("config") or {}) if rec["status"] == "ok" else {}
+    rest = []
+    for t in tasks:
+        for m in methods:
+            if not supports(m, t):
+                continue
+            tuned = searches(m, t)
+            for e in ("proxy", *(others if uses_evaluator(m) else ())):
+                for n in budgets:
+                    tb = nearest_budget(n, tbs)
+                    cfg, on = (chosen[(t, m, tb)], f"n{tb}-s{tune_seed}") if tuned else ({}, None)
+                    rest += [Cell(task=t, method=m, budget=n, seed=s, config=cfg, tune=1, tuned_on=on, evaluator=e,
+                                  **cell_kw) for s in seeds_at(n, seeds, more_seeds)]
     rep2 = run_grid(rest, out, executor, workers, timeout_s, progress)
     merged = {k: rep[k] + rep2[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s", "timings")}
-    return {**merged, "checkpoints": rep["checkpoints"]}
+    return {**merged, "checkpoints": rep2["checkpoints"] or rep["checkpoints"]}
 
 
 def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], out: str | Path, *,
@@ -105,9 +134,11 @@ def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], ou
     """:func:`run_suite` with a registered suite's shape (budgets and seeds may be overridden; seeds given
     replace the suite's, its extra seeds per budget included)."""
     s = SUITES.get(suite) if isinstance(suite, str) else suite
-    return run_suite(tasks, methods, list(budgets or s.budgets), list(seeds or s.seeds), out, tune=s.tune,
-                     tune_at=s.tune_at, evaluators=s.evaluators, more_seeds=s.more_seeds_for(seeds),
-                     **s.cell_kwargs(), **kw)
+    b = list(budgets or s.budgets)
+    return run_suite(tasks, methods, b, list(seeds or s.seeds), out, tune=s.tune,
+                     tune_budgets=[x for x in s.tune_budgets if x in b] or None if s.tune_budgets else None,
+                     tune_seed=s.tune_seed, regret=s.regret, evaluators=s.evaluators,
+                     more_seeds=s.more_seeds_for(seeds), **s.cell_kwargs(), **kw)
 
 
 def is_done(path: Path) -> bool:
@@ -207,19 +238,76 @@ def run_grid(cells: list[Cell], out: str | Path, executor: str | ExecutorSpec = 
             "checkpoints": first.get("checkpoints", {}), "paths": paths}
 
 
-def estimate_full(report: dict[str, Any], quick: Suite | None = None, full: Suite | None = None) -> float:
-    """Rough wall time (s, one worker) of the full suite from a quick run's cell timings. Each quick cell
-    stands for one tuning cell (``tune`` fits, ``tune`` dev scorings, one test scoring) and, for every other
-    (budget, seed) of the full suite (its extra seeds included), a cell that fits once and scores
-    n_eval_full / n_eval_quick as many outputs (fit time at larger budgets is not extrapolated)."""
+def fit_scale(method: str, track: str, budget: int, quick_budget: int, searched: bool = False) -> float:
+    """How much longer a fit takes at ``budget`` than the quick suite's default fit at ``quick_budget``: a
+    method trained for epochs by its schedule's steps (averaged over the searched epochs, log-uniform, when
+    ``searched``); an editor that reads its samples in proportion to n; anything else (evaluator-bound, or
+    nothing to fit) the same."""
+    import numpy as np
+
+    from editbench.core.search import LogFloat, dimension
+    from editbench.methods import resolve
+    from editbench.methods._train import schedule
+
+    try:
+        cls = resolve(method)
+    except Exception:  # noqa: BLE001 - a method that cannot be loaded costs what it cost in the quick suite
+        return 1.0
+    cfg = cls(track=track).config.as_dict()
+    if {"epochs", "min_steps", "max_steps", "batch_size"} <= set(cfg) and cls.consumes in ("targets", "samples"):
+        def steps(n: int, e: float) -> int:
+            return schedule(n, cfg["batch_size"], e, cfg["min_steps"], cfg["max_steps"]).steps
+        base = steps(quick_budget, cfg["epochs"])
+        dim = cls.space(track).get("epochs")
+        if searched and dim is not None and isinstance(dimension(dim), LogFloat):
+            d = dimension(dim)
+            grid = np.exp(np.linspace(np.log(d.lo), np.log(d.hi), 17))
+            return float(np.mean([steps(budget, float(e)) for e in grid])) / max(base, 1)
+        return steps(budget, cfg["epochs"]) / max(base, 1)
+    if cls.consumes == "samples":
+        return budget / quick_budget
+    return 1.0
+
+
+def estimate_full(report: dict[str, Any], quick: Suite | None = None, full: Suite | None = None,
+                  breakdown: dict[str, float] | None = None) -> float:
+    """Rough cell time (s, one worker) of the full suite from a quick run's cell timings (each method's default
+    fit and its test scoring at the quick budget). Per (task, method): a tuning cell at each tuned budget (its
+    trials, ``regret`` times as many where the suite measures regret, each a fit at the searched configurations'
+    mean schedule and a dev scoring of ``n_dev`` outputs, then the best's fit and test scoring, twice with a
+    regret search), and for every (budget, seed) of the suite a scored cell (a fit and a test scoring of
+    ``n_eval`` outputs), under every evaluator for the methods that call one. Fit time is scaled by
+    :func:`fit_scale`; scoring by the outputs scored. ``breakdown`` (a dict) receives the seconds by
+    ``"{track} {family} {tuning|scored}"``."""
+    from editbench.methods import resolve
+    from editbench.tasks import get_task
+
     quick, full = quick or SUITES.get("quick"), full or SUITES.get("full")
-    per = sum(len(seeds_at(b, list(full.seeds), full.more_seeds)) for b in full.budgets) - 1
-    scale = full.n_eval / quick.n_eval
+    qb = quick.budgets[0]
+    tuned = list(full.tune_budgets or full.budgets)
     total = 0.0
     for t in report["timings"]:
         if t["status"] != "ok":
             continue
-        fit, sc = t.get("fit_s", 0.0), t.get("score_s", 0.0)
-        total += fit * (full.tune + 1) + sc * (scale + full.tune * full.n_dev / quick.n_eval)
-        total += (fit + sc * scale) * per
+        track, fit, sc = get_task(t["task"]).track, t.get("fit_s", 0.0), t.get("score_s", 0.0)
+        family = describe(t["method"])["family"] or "?"
+        try:
+            has_space = bool(resolve(t["method"]).space(track)) and full.tune > 1
+            evaluators = len(full.evaluators) if resolve(t["method"]).uses_evaluator else 1
+        except Exception:  # noqa: BLE001 - a broken method costs what it cost once
+            has_space, evaluators = False, 1
+        test = sc * full.n_eval / quick.n_eval
+        tuning = 0.0
+        if has_space:
+            for b in tuned:
+                trials = full.tune * full.regret.get(b, 1)
+                dev = sc * full.n_dev / quick.n_eval
+                tuning += trials * (fit * fit_scale(t["method"], track, b, qb, searched=True) + dev)
+                tuning += (2 if full.regret.get(b, 1) > 1 else 1) * (fit * fit_scale(t["method"], track, b, qb) + test)
+        scored = evaluators * sum(len(seeds_at(b, list(full.seeds), full.more_seeds))
+                                  * (fit * fit_scale(t["method"], track, b, qb) + test) for b in full.budgets)
+        total += tuning + scored
+        if breakdown is not None:
+            for kind, v in (("tuning", tuning), ("scored", scored)):
+                breakdown[f"{track} {family} {kind}"] = breakdown.get(f"{track} {family} {kind}", 0.0) + v
     return total

@@ -51,6 +51,20 @@ class Session:
         self._models = None
         self._memo.clear()
 
+    def flops_per_pass(self, world: Any) -> float | None:
+        """FLOPs of one example's forward pass through the edited model (``torch.utils.flop_counter``, counted
+        once per session on the track's typical example)."""
+        def count() -> float | None:
+            run = self.track.example_pass(self.models, world)
+            if run is None:
+                return None
+            from torch.utils.flop_counter import FlopCounterMode
+
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                run()
+            return float(counter.get_total_flops())
+        return self.memo("flops_per_pass", count)
+
     def fingerprint(self) -> list[float]:
         with torch.no_grad():
             return [float(t.double().abs().sum()) for t in self.edited_model.state_dict().values()]

@@ -6,6 +6,7 @@ and the score gate.
 * :mod:`.families`: editing vs finetuning vs prompting;
 * :mod:`.tables`, :mod:`.plots`, :mod:`.grids`, :mod:`.page`: what is written;
 * :mod:`.power`: the smallest difference the seeds and outputs can detect;
+* :mod:`.tuning`: every method's search and its regret;
 * :mod:`.gate`: the CI score gate and the exact comparison.
 
 :func:`publish` computes the numbers once and writes them in every form.
@@ -24,15 +25,23 @@ import pandas as pd
 from editbench.core import io
 
 from .aggregate import summarize
-from .families import cross_track, cross_track_markdown, families, families_markdown
+from .families import (
+    cross_track,
+    cross_track_markdown,
+    families,
+    families_at_compute,
+    families_at_compute_markdown,
+    families_markdown,
+)
 from .frame import CELL_ID, LeaderboardError, load_frame
 from .gate import check, check_exact, format_check, format_exact, read_baseline, tolerance, write_baseline
 from .grids import before_after_grid, before_after_text
 from .page import activations_section, render_page
-from .plots import plot_budget_curves, plot_cost, plot_transfer
+from .plots import plot_budget_curves, plot_compute, plot_cost, plot_transfer
 from .power import power_markdown, power_table
 from .tables import headline_budget, meta, meta_line, table, to_latex, to_markdown
 from .trust import evaluator_table, evaluator_view, trust_section, write_trust
+from .tuning import regret_of, tuning_markdown, tuning_table
 
 __all__ = [
     "CELL_ID", "LeaderboardError", "check", "check_exact", "families", "format_check", "format_exact", "load_frame",
@@ -50,10 +59,12 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
     from editbench.tasks import TASKS
 
     df_all, per_image = load_frame(results)
+    searched = tuning_table(df_all)  # tuning cells: their searches are published, their scores never tabled
+    df_all = df_all[df_all.role == "scored"]
     df = df_all[df_all.evaluator == "proxy"]  # the leaderboard's methods see the proxy; the other evaluators below
     draws: dict[tuple[str, int], dict[str, np.ndarray]] = {}
     summary = summarize(df, per_image, n_boot=n_boot, keep_draws=draws)
-    fam = families(summary, draws)
+    fam = families(summary, draws, regret_of(searched) if not searched.empty else None)
     m = meta(df)
     budget = headline_budget(summary) if budget is None else budget
     if budget not in set(summary.budget):
@@ -74,6 +85,13 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
     fam_md = families_markdown(fam) if not fam.empty else ""
     io.write_text(out / "families.md", f"Best method of each family per task and evidence budget; {meta_line(m)}.\n\n" + fam_md)
     io.write_text(out / "families.csv", f"# {meta_line(m)}\n" + fam.to_csv(index=False))
+    if not searched.empty:
+        io.write_text(out / "tuning.md", tuning_markdown(searched, meta_line(m)))
+        io.write_text(out / "tuning.csv", f"# {meta_line(m)}\n" + searched.to_csv(index=False))
+    at_compute = families_at_compute(summary)
+    if not at_compute.empty:
+        io.write_text(out / "families_compute.md", "Best method of each family per task within a compute budget "
+                      f"(any evidence budget); {meta_line(m)}.\n\n" + families_at_compute_markdown(at_compute))
     power = power_table(summary, draws, fam)
     io.write_text(out / "power.md", "Minimum detectable difference between two methods (paired, 5% two-sided, 80% "
                   f"power) and interval widths, per task and evidence budget; {meta_line(m)}.\n\n" + power_markdown(power))
@@ -93,7 +111,8 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
         io.write_text(out / "cross_track.csv", f"# {meta_line(m)}\n" + cross.to_csv(index=False))
     plots = {"budget": plot_budget_curves(summary, out / "plots" / "budget_curves.png"),
              "transfer": plot_transfer(summary, out / "plots" / "transfer.png", budget),
-             "cost": plot_cost(summary, out / "plots" / "cost.png", budget)}
+             "cost": plot_cost(summary, out / "plots" / "cost.png", budget),
+             "compute": plot_compute(summary, out / "plots" / "compute.png")}
     grids = {task: before_after_grid(summary, task, budget, out / "grids" / f"{task.replace('/', '_')}.png")
              for task in sorted(summary.task.unique())}
     texts = {task: before_after_text(summary, task, budget) for task in sorted(summary.task.unique())}

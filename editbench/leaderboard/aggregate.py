@@ -89,6 +89,10 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
             # collateral (text): lm-eval's lamp_facts accuracy change and lamp_perplexity ratio, edited / unedited
             row["facts_change"] = row["facts_acc"] - row["facts_acc_base"]
             row["ppl_ratio"] = row["word_ppl"] / row["word_ppl_base"] if row["word_ppl_base"] else math.nan
+            for col in ("flops", "steps", "epochs", "examples_seen"):  # compute: the median cell's
+                row[col] = float(ok[col].median()) if not ok.empty and col in ok else math.nan
+            row["evidence"] = mg.evidence.iloc[0] if "evidence" in mg else "?"
+            row["edges"] = ",".join(sorted({e for x in (mg.edges if "edges" in mg else []) if x for e in x.split(",")}))
             row.update(fit_s=float(ok.fit_s.median()) if not ok.empty else math.nan,
                        evaluator_calls=int(ok.evaluator_calls.max()) if not ok.empty else 0,
                        params_changed=int(ok.params_changed.max()) if not ok.empty else 0,

@@ -1,5 +1,7 @@
 """Editing vs finetuning vs prompting: per task and evidence budget, each family's best method and
-the family (or families) that lead."""
+the family (or families) that lead; a lead is *robust* where it is larger than what a larger search would
+still gain for either family (:mod:`.tuning`). A second view matches compute instead of evidence
+(:func:`families_at_compute`)."""
 
 from __future__ import annotations
 
@@ -21,10 +23,15 @@ def _beats(draws: dict[str, np.ndarray], a: str, b: str) -> bool:
 COMPARED_FAMILIES = ("edit", "finetune", "prompt")
 
 
-def families(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np.ndarray]]) -> pd.DataFrame:
+def families(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np.ndarray]],
+             regret: dict[tuple[str, str, int], float] | None = None) -> pd.DataFrame:
     """Editing vs finetuning vs prompting: per (task, budget), each family's best method (by primary)
     and the ``leader``: the families whose best is not significantly beaten by another family's best
-    (paired bootstrap), joined by " = " when the bootstrap cannot separate them."""
+    (paired bootstrap), joined by " = " when the bootstrap cannot separate them. With ``regret``
+    ((task, method, budget) -> gain of a larger search), ``robust`` says whether a single leader's margin over
+    the runner-up family exceeds both families' regret (None where a regret is not measured)."""
+    from .tuning import regret_at
+
     rows = []
     for (task, budget), st in summary[summary.family.isin(COMPARED_FAMILIES)].groupby(["task", "budget"], sort=True):
         best: dict[str, pd.Series] = {}
@@ -42,8 +49,59 @@ def families(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np.nd
             row[f"{fam}_primary"] = math.nan if b is None else float(b.primary)
             row[f"{fam}_ci_lo"] = math.nan if b is None else float(b.ci_lo)
             row[f"{fam}_ci_hi"] = math.nan if b is None else float(b.ci_hi)
+            row[f"{fam}_regret"] = math.nan if b is None or regret is None else regret_at(regret, task, b.method, budget)
+        row["robust"] = None
+        if len(lead) == 1 and len(best) > 1:
+            runner = max((f for f in best if f != lead[0]), key=lambda f: best[f].primary)
+            margin = float(best[lead[0]].primary - best[runner].primary)
+            regrets = [row[f"{lead[0]}_regret"], row[f"{runner}_regret"]]
+            row["margin"] = margin
+            if all(math.isfinite(r) for r in regrets):
+                row["robust"] = bool(margin > max(regrets))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def families_at_compute(summary: pd.DataFrame) -> pd.DataFrame:
+    """The families at matched compute: per task and compute level (powers of ten of FLOPs, those the cells
+    span), each family's best (task, method, budget) among the rows that spent at most that much, whatever
+    their evidence budget, and the families not beaten by another's (intervals apart: the rows compared are
+    of different budgets, so no pairing)."""
+    rows = []
+    s = summary[summary.family.isin(COMPARED_FAMILIES) & summary.primary.notna() & summary.flops.notna()
+                & (summary.flops > 0)] if "flops" in summary else summary.iloc[:0]
+    for task, st in s.groupby("task", sort=True):
+        lo, hi = math.floor(math.log10(st.flops.min())), math.ceil(math.log10(st.flops.max()))
+        for e in range(lo + 1, hi + 1):
+            within = st[st.flops <= 10.0 ** e]
+            best = {f: within[within.family == f].loc[within[within.family == f].primary.idxmax()]
+                    for f in COMPARED_FAMILIES if (within.family == f).any()}
+            if not best:
+                continue
+            lead = [f for f in best if not any(best[o].ci_lo > best[f].ci_hi for o in best if o != f)]
+            lead.sort(key=lambda f: -best[f].primary)
+            row: dict[str, Any] = {"task": task, "flops_at_most": 10.0 ** e, "leader": " = ".join(lead)}
+            for f in COMPARED_FAMILIES:
+                b = best.get(f)
+                row[f"best_{f}"] = None if b is None else f"{b.method} n={int(b.budget)}"
+                row[f"{f}_primary"] = math.nan if b is None else float(b.primary)
+                row[f"{f}_ci_lo"] = math.nan if b is None else float(b.ci_lo)
+                row[f"{f}_ci_hi"] = math.nan if b is None else float(b.ci_hi)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def families_at_compute_markdown(f: pd.DataFrame) -> str:
+    rows = []
+    for _, r in f.iterrows():
+        row = {"task": r.task, "FLOPs at most": f"{r.flops_at_most:.0e}"}
+        for fam in COMPARED_FAMILIES:
+            p = r[f"{fam}_primary"]
+            row[f"best {fam}"] = "-" if not math.isfinite(p) else \
+                f"{r[f'best_{fam}']} {fmt(p)} [{fmt(r[f'{fam}_ci_lo'])}, {fmt(r[f'{fam}_ci_hi'])}]"
+        row["leader"] = r.leader
+        rows.append(row)
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def families_view(f: pd.DataFrame) -> pd.DataFrame:
@@ -55,6 +113,9 @@ def families_view(f: pd.DataFrame) -> pd.DataFrame:
             ci = f"[{fmt(r[f'{fam}_ci_lo'])}, {fmt(r[f'{fam}_ci_hi'])}]"
             row[f"best {fam}"] = "-" if not math.isfinite(p) else f"{r[f'best_{fam}']} {fmt(p)} {ci}"
         row["leader"] = r.leader
+        if "robust" in f and f.robust.notna().any():
+            row["lead"] = {True: "robust", False: "within regret", None: "-"}.get(r.robust, "-") \
+                if " = " not in r.leader else "tie"
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -41,6 +41,16 @@ def _display_names(recs: list[dict[str, Any]]) -> dict[str, str]:
     return shown
 
 
+def _evidence_kind(method: str) -> str:
+    """The evidence a method learns from, for records that predate the field ("?" where it cannot be loaded)."""
+    from editbench.methods import resolve
+
+    try:
+        return resolve(method).consumes
+    except Exception:  # noqa: BLE001 - a method that is gone is tabled as it was recorded
+        return "?"
+
+
 def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
     c, sc, prov = rec["cell"], rec.get("scores") or {}, rec.get("provenance") or {}
     cost, timing = rec.get("cost") or {}, rec.get("timing") or {}
@@ -63,6 +73,14 @@ def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
         "fidelity": float(np.mean([s["fidelity"] for s in slices.values()])) if slices else math.nan,
         "fit_s": cost.get("fit_seconds", math.nan), "evaluator_calls": cost.get("evaluator_calls", 0),
         "params_changed": cost.get("params_changed", 0), "examples_used": cost.get("examples_used", 0),
+        "evidence": rec.get("evidence") or _evidence_kind(c["method"]),
+        "steps": cost.get("steps", math.nan), "examples_seen": cost.get("examples_seen", math.nan),
+        "forward": cost.get("forward", math.nan), "backward": cost.get("backward", math.nan),
+        "flops": cost.get("flops") if cost.get("flops") is not None else math.nan,
+        "epochs": cost["examples_seen"] / max(cost.get("examples_used") or 1, 1) if "examples_seen" in cost else math.nan,
+        "role": "tuning" if (c.get("tune") or 1) > 1 else "scored",
+        "edges": ",".join((rec.get("search") or {}).get("edges") or []),
+        "search": rec.get("search"),
         "total_s": timing.get("total_s", math.nan), "finished_at": timing.get("finished_at", 0.0),
         "n_eval": c.get("n_eval"), "tune": c.get("tune"), "tuned_on": c.get("tuned_on"),
         "config": json.dumps(rec.get("config") or c.get("config") or {}, sort_keys=True),

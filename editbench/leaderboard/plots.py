@@ -133,3 +133,25 @@ def plot_cost(summary: pd.DataFrame, out: Path, budget: int) -> Path:
         ax.grid(alpha=0.3)
     return _save_panels(plt, fig, axes, len(tasks), out)
 
+
+
+def plot_compute(summary: pd.DataFrame, out: Path) -> Path:
+    """Score against compute per task: each method's budgets joined in order of evidence (FLOPs of the edited
+    model's forward and backward passes, log scale; methods that spent none are left out)."""
+    plt = _plt()
+    s = summary[summary.flops.notna() & (summary.flops > 0)] if "flops" in summary else summary.iloc[:0]
+    tasks = sorted(s.task.unique())
+    colors = _colors(sorted(summary.method.unique()))
+    fig, axes = _task_panels(plt, max(len(tasks), 1))
+    for ax, task in zip(axes.flat, tasks, strict=False):
+        for method, mg in s[s.task == task].groupby("method"):
+            mg = mg.sort_values("budget")
+            ax.plot(mg.flops, mg.primary, marker=FAMILY_MARKERS.get(mg.family.iloc[0], "o"), color=colors[method],
+                    ms=4, lw=1, label=method)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(task, fontsize=10)
+        ax.set_xlabel("compute (FLOPs: forward + 2 x backward passes)")
+        ax.set_ylabel("primary score")
+        ax.grid(alpha=0.3)
+    return _save_panels(plt, fig, axes, max(len(tasks), 1), out)

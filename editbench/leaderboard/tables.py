@@ -54,9 +54,18 @@ def fmt(x: float, nd: int = 3) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{round(x, nd) + 0.0:.{nd}f}"  # no "-0.000"
 
 
-TABLE_FIXED = ("track", "task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", "proxy_primary", "gap", "gap_lo",
-               "gap_hi", "gap_flag", "transfer_ratio", "fidelity", "facts_change", "facts_stderr", "ppl_ratio", "fit_s",
-               "evaluator_calls", "budget", "seeds", "status")
+TABLE_FIXED = ("track", "task", "rank", "method", "family", "evidence", "primary", "ci_lo", "ci_hi", "proxy_primary", "gap",
+               "gap_lo", "gap_hi", "gap_flag", "transfer_ratio", "fidelity", "facts_change", "facts_stderr", "ppl_ratio",
+               "fit_s", "flops", "epochs", "edges", "evaluator_calls", "budget", "seeds", "status")
+EVIDENCE_WORDS = {"samples": "samples (proxy-read)", "targets": "world targets", "captions": "captions + calls",
+                  "none": "none"}
+
+
+def compute_text(flops: float, epochs: float) -> str:
+    """A cell's compute: FLOPs (forward + 2 x backward passes of the edited model) and epochs over the evidence."""
+    if not math.isfinite(flops):
+        return "-"
+    return f"{flops:.1e}" + (f", {epochs:.3g} ep" if math.isfinite(epochs) and epochs > 0 else "")
 
 
 def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
@@ -64,11 +73,12 @@ def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
     budget = headline_budget(summary) if budget is None else budget
     s = summary[summary.budget == budget]
     parts = [c for c in summary.columns if c.startswith("part_")]
-    cols = ["track", "task", "rank", "method", "family", "primary", "ci_lo", "ci_hi", "proxy_primary", "gap", "gap_lo",
-            "gap_hi", "gap_flag", *parts, "transfer_ratio", "fidelity", "facts_change", "facts_stderr", "ppl_ratio",
-            "fit_s", "evaluator_calls", "budget", "seeds", "status"]
+    cols = ["track", "task", "rank", "method", "family", "evidence", "primary", "ci_lo", "ci_hi", "proxy_primary", "gap",
+            "gap_lo", "gap_hi", "gap_flag", *parts, "transfer_ratio", "fidelity", "facts_change", "facts_stderr", "ppl_ratio",
+            "fit_s", "flops", "epochs", "edges", "evaluator_calls", "budget", "seeds", "status"]
     s = s.assign(**{c: s[c] if c in s else math.nan for c in ("facts_change", "facts_stderr", "ppl_ratio", "proxy_primary",
-                                                               "gap", "gap_lo", "gap_hi")})
+                                                               "gap", "gap_lo", "gap_hi", "flops", "epochs")})
+    s = s.assign(evidence=s.evidence if "evidence" in s else "?", edges=s.edges if "edges" in s else "")
     s = s.assign(gap_flag=s.gap_flag if "gap_flag" in s else False)
     t = s[cols].copy()
     t["rank"] = [("=" if tied else "") + (str(int(r)) if math.isfinite(r) else "-")
@@ -97,16 +107,19 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
     parts = [c for c in t.columns if c not in TABLE_FIXED]
     several = t.track.nunique() > 1
     collateral = bool(t.facts_change.notna().any() or t.ppl_ratio.notna().any())
+    edges = bool((t.edges.fillna("") != "").any())
     rows = []
     for _, r in t.iterrows():
         primary = "failed" if not math.isfinite(r.primary) else f"**{fmt(r.primary)}** [{fmt(r.ci_lo)}, {fmt(r.ci_hi)}]"
         shown = ", ".join(f"{p} {fmt(r[p])}" for p in [*parts, "transfer_ratio"] if math.isfinite(r[p]))
         rows.append({**({"track": r.track} if several else {}), "task": r.task, "rank": r["rank"], "method": r.method,
-                     "family": r.family,
+                     "family": r.family, "evidence": EVIDENCE_WORDS.get(r.evidence, r.evidence),
                      "primary [95% CI]": primary, "proxy-judge gap": gap_text(r), "parts": shown,
                      "fidelity": fmt(r.fidelity),
                      **({"collateral": _collateral(r)} if collateral else {}),
-                     "fit s": fmt(r.fit_s, 1), "evaluator calls": str(r.evaluator_calls), "seeds": r.seeds,
+                     "fit s": fmt(r.fit_s, 1), "FLOPs, epochs": compute_text(r.flops, r.epochs),
+                     **({"tuned at edge": r.edges or "-"} if edges else {}),
+                     "evaluator calls": str(r.evaluator_calls), "seeds": r.seeds,
                      "status": r.status})
     view = pd.DataFrame(rows)
     return (f"Evidence budget n = {int(t.budget.iloc[0])}. Scores are the judge's; the proxy-judge gap is the proxy's "
@@ -117,7 +130,7 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
 def to_latex(t: pd.DataFrame, m: dict[str, Any]) -> str:
     unmeasured = [c for c in ("facts_change", "facts_stderr", "ppl_ratio") if t[c].isna().all()]
     view = t.drop(columns=["budget", "seeds", "status", "family", "proxy_primary", "gap_lo", "gap_hi", "gap_flag",
-                           *unmeasured]
+                           "edges", "epochs", *unmeasured]
                   + (["track"] if t.track.nunique() <= 1 else [])).copy()
     view["primary"] = [f"{fmt(p)} [{fmt(lo)}, {fmt(hi)}]" for p, lo, hi in
                        zip(view.primary, view.ci_lo, view.ci_hi, strict=True)]

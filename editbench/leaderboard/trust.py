@@ -72,7 +72,7 @@ def evaluator_table(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]
     default = Cell.evaluator_calls
     if budget is None:
         budget = 16 if 16 in set(df.budget) else int(df.budget.max())
-    df = df[df.budget == budget]
+    df = df[(df.budget == budget) & (df.role == "scored" if "role" in df else True)]  # tuning cells are never tabled
     base = df[(df.evaluator_budget == default) & ~_overoptimisation_cells(df)]
     free = base[base.evaluator == "proxy"]  # methods that see no evaluator ran once, under the proxy
     rows = []

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from editbench.core import Evidence, MethodConfig, MethodError, capture, intervene, one_thread
+from editbench.core import Cost, Evidence, MethodConfig, MethodError, capture, intervene, one_thread
 from editbench.core.stats import mean_interval
 from editbench.tracks.text.train import encode_pairs
 from editbench.world import World, WorldConfig
@@ -250,14 +250,17 @@ def causal_trace(lm: nn.Module, n: int = TRACE_SIZE, draws: int = TRACE_DRAWS, n
 
 
 def optimise_values(lm: nn.Module, data: EditData, layer: int, masks: list[Tensor], reach_ids: list[Tensor],
-                    reach_n: list[Tensor], c: ValueConfig, seed: int, norms: list[Tensor] | None = None
-                    ) -> tuple[list[Tensor], list[Tensor], dict[str, Any]]:
+                    reach_n: list[Tensor], c: ValueConfig, seed: int, norms: list[Tensor] | None = None,
+                    cost: Cost | None = None) -> tuple[list[Tensor], list[Tensor], dict[str, Any]]:
     """(deltas, v0s, log): one ``delta`` per subject mask (``masks`` on the target sequences), added to
     ``h.{layer}.mlp``'s output in proportion ``reach_ids`` (B, T) on the target sequences and ``reach_n`` on
     the neighbour sequences (the masks themselves for ``locality="subject"``); ``v0`` is the mean unedited MLP
     output at the mask. The clamp and the decay are relative to ``norms`` (default ``|v0|``). ``log``: the
-    last loss's parts and the steps taken."""
+    last loss's parts and the steps taken. The passes are added to ``cost``."""
     point = f"transformer.h.{layer}.mlp"
+    cost = cost or Cost()
+    passes = len(data.ids) + len(data.n_ids)
+    cost.spend(forward=passes)
     with torch.no_grad():
         with capture(lm, [point]) as acts:
             lm(input_ids=data.ids, attention_mask=data.mask)
@@ -293,6 +296,7 @@ def optimise_values(lm: nn.Module, data: EditData, layer: int, masks: list[Tenso
                 decay = sum((dlt.norm() / r) ** 2 for dlt, r in zip(deltas, refs, strict=True))
             loss = nll + c.kl_weight * kl + c.weight_decay * decay
             log = {"nll": float(nll.detach()), "kl": float(kl.detach()), "decay": float(decay.detach()), "steps": steps}
+            cost.spend(forward=passes)
             if not torch.isfinite(loss):
                 raise MethodError(f"value optimisation diverged: {log}")
             if float(loss.detach()) < c.stop_loss:
@@ -300,6 +304,7 @@ def optimise_values(lm: nn.Module, data: EditData, layer: int, masks: list[Tenso
             opt.zero_grad()
             loss.backward()
             opt.step()
+            cost.spend(backward=passes, steps=1, seen=len(data.ids))
             with torch.no_grad():
                 for dlt, r in zip(deltas, refs, strict=True):
                     cap = c.clamp_norm * r

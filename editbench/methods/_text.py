@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from editbench.core import Evidence, MethodError, capture, io, one_thread
+from editbench.core import Cost, Evidence, MethodError, capture, io, one_thread
 from editbench.tracks.text.train import encode_pairs, lm_loss
 from editbench.world import World, WorldConfig
 from editbench.world.descriptions import PLACES, Facts, describe, render_facts
 from editbench.world.requests import EditRequest
+
+from ._train import epoch_batches, schedule
 
 CORPUS_SEED = 2**42 + 7  # the lamp corpus the MLP keys' second moment is estimated on (never a split seed)
 CORPUS_SIZE = 512
@@ -123,10 +126,12 @@ def stated(lm: nn.Module, evidence: Evidence) -> Decisions:
     return Decisions(ids, mask, labels, torch.arange(len(texts)), start + torch.tensor(at), torch.tensor(lit))
 
 
-def unit_direction(acts: Tensor, lit: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(unit, sigma, norm): the unit mass-mean direction from lit to unlit activations (N, units), the standard
-    deviation of all activations along it, and the mean difference's norm before normalising."""
-    diff = acts[~lit].mean(0) - acts[lit].mean(0)
+def unit_direction(acts: Tensor, lit: Tensor, diff: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """(unit, sigma, norm): the unit mass-mean direction from lit to unlit activations (N, units) (or of a
+    mean difference ``diff`` given), the standard deviation of all activations along it, and the mean
+    difference's norm before normalising."""
+    if diff is None:
+        diff = acts[~lit].mean(0) - acts[lit].mean(0)
     norm = diff.norm()
     unit = diff / norm.clamp_min(1e-12)
     return unit, (acts @ unit).std(), norm
@@ -229,28 +234,30 @@ def regularised_moment(lm: nn.Module, layer: int, ridge: float) -> Tensor:
     return C + ridge * C.diagonal().mean() * torch.eye(C.shape[0], dtype=C.dtype)
 
 
-def finetune_lm(lm: nn.Module, params: list[Tensor], captions: list[str], texts: list[str], steps: int, lr: float,
-                batch_size: int, seed: int) -> float:
-    """Train ``params`` of ``lm`` on (caption, description) pairs with the LM loss (AdamW, batches drawn
-    with replacement from ``seed``); returns the last loss."""
+def finetune_lm(lm: nn.Module, params: list[Tensor], captions: list[str], texts: list[str], epochs: float, lr: float,
+                batch_size: int, seed: int, cost: Cost, min_steps: int = 1, max_steps: int = 10**6) -> dict[str, Any]:
+    """Train ``params`` of ``lm`` on (caption, description) pairs with the LM loss (AdamW, gradients clipped at
+    1) for ``epochs`` epochs of seeded mini-batches (:mod:`._train`), adding the compute to ``cost``; returns the
+    schedule and the last loss."""
     if not captions:
         raise MethodError("finetuning needs at least one (caption, description) pair")
     ids, mask, labels = encode_pairs(lm.tokenizer, captions, texts)
+    plan = schedule(len(captions), batch_size, epochs, min_steps, max_steps)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
     last = float("nan")
     lm.train()
     try:
-        for _ in range(steps):
-            idx = torch.randint(len(captions), (min(batch_size, len(captions)),), generator=g)
+        for idx in epoch_batches(len(captions), plan.batch, plan.steps, g):
             loss, _ = lm_loss(lm, ids[idx], mask[idx], labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
+            cost.spend(forward=len(idx), backward=len(idx), steps=1, seen=len(idx))
             last = float(loss.detach())
             if not torch.isfinite(loss):
                 raise MethodError(f"finetuning diverged (loss {last})")
     finally:
         lm.eval()
-    return last
+    return {**plan.as_dict(), "last_loss": last}

@@ -72,14 +72,15 @@ def layer_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def clamp_edit(name: str, config: MethodConfig, layer: str, units: Tensor, n_units: int, value: Tensor, n: int,
-               tensors: dict[str, Tensor], meta: dict) -> Edit:
-    """The edit that sets ``units`` of ``layer`` to ``value`` (per unit, (n_units,)) at every position."""
+               tensors: dict[str, Tensor], meta: dict, forward: int | None = None) -> Edit:
+    """The edit that sets ``units`` of ``layer`` to ``value`` (per unit, (n_units,)) at every position (fitted
+    on ``n`` examples read in ``forward`` passes, by default one each)."""
     sel = torch.zeros(n_units)
     sel[units] = 1.0
     return Edit(name, config.as_dict(),
                 tensors={f"mask.{layer}": sel, f"value.{layer}": value * sel, **tensors},
                 hooks={layer: {"op": "clamp", "mask": f"mask.{layer}", "value": f"value.{layer}"}},
-                cost=Cost(params_changed=0, examples_used=n), meta=meta)
+                cost=Cost(params_changed=0, examples_used=n, forward=n if forward is None else forward), meta=meta)
 
 
 def rank_one_delta(cov: Tensor, k_star: Tensor, residual: Tensor, scale: float = 1.0, keys_first: bool = False

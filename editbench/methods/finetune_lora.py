@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import torch
 from peft import LoraConfig, inject_adapter_in_model
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodError
+from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodError
 from editbench.tracks.text.model import CONV1D_MODULES as TEXT_MODULES
 from editbench.world.requests import EditRequest
 
 from ._text import finetune_lm, need
-from .finetune_full import FinetuneConfig, finetune_loop
+from .finetune_full import TEXT_SCHEDULE, FinetuneConfig, finetune_loop
 
 
 @dataclass
@@ -41,9 +41,10 @@ class FinetuneLora(Method):
     tracks = ("image", "text")
     consumes = "targets"
     Config = LoraFinetuneConfig
-    search_space = {"r": [2, 4, 8], "lr": [3e-4, 1e-3, 3e-3], "steps": [20, 40]}
-    track_configs = {"text": {"target_modules": TEXT_MODULES, "steps": 40, "lr": 1e-3, "batch_size": 8}}
-    search_spaces = {"text": {"r": [2, 4, 8], "lr": [3e-4, 1e-3, 3e-3], "steps": [40, 80]}}
+    search_space = {"r": Choice((1, 2, 4, 8, 16, 32)), "lr": LogFloat(1e-4, 3e-2), "epochs": LogFloat(1.0, 32.0),
+                    "train_discriminator": Choice((False, True))}
+    track_configs = {"text": {"target_modules": TEXT_MODULES, "epochs": 20.0, "lr": 1e-3, **TEXT_SCHEDULE}}
+    search_spaces = {"text": {"r": Choice((1, 2, 4, 8, 16, 32)), "lr": LogFloat(1e-4, 3e-2), "epochs": LogFloat(2.0, 128.0)}}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
@@ -62,13 +63,14 @@ class FinetuneLora(Method):
             raise MethodError(f"finetune_lora: no module matches target_modules={c.target_modules!r}")
         for p in lora_params:
             p.requires_grad_(True)
+        cost = Cost(params_changed=sum(p.numel() for p in lora_params), examples_used=evidence.n)
         if text:
             need(evidence, "targets")
-            last = {"loss": finetune_lm(work, lora_params, evidence.captions, evidence.targets, c.steps, c.lr,
-                                        c.batch_size, budget.seed)}
+            log = finetune_lm(work, lora_params, evidence.captions, evidence.targets, c.epochs, c.lr, c.batch_size,
+                              budget.seed, cost, c.min_steps, c.max_steps)
         else:
             objective.generator = work
-            last = finetune_loop(work, lora_params, evidence, c, budget.seed, objective=objective)
+            log = finetune_loop(work, lora_params, evidence, c, budget.seed, cost, objective=objective)
         tensors, deltas = {}, []
         for name, module in work.named_modules():
             if hasattr(module, "get_delta_weight") and hasattr(module, "lora_A") and "default" in module.lora_A:
@@ -78,8 +80,7 @@ class FinetuneLora(Method):
                 tensors[f"delta.{pname}"] = d
                 deltas.append(pname)
         return Edit(self.name, c.as_dict(), tensors=tensors, deltas=deltas,
-                    cost=Cost(params_changed=sum(p.numel() for p in lora_params), examples_used=evidence.n),
-                    meta={"last_losses": last, "adapted_modules": len(deltas)})
+                    cost=cost, meta={"schedule": log, "adapted_modules": len(deltas)})
 
 
 METHOD = FinetuneLora

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig
+from editbench.core import Budget, Cost, Edit, Evidence, LogFloat, LogInt, Method, MethodConfig
 from editbench.world.requests import EditRequest
 
 from ._text import activations_at, stated, unit_direction
@@ -67,7 +67,8 @@ class Iti(Method):
     tracks = ("text",)
     consumes = "samples"
     Config = ItiConfig
-    search_space = {"k": [1, 2, 4, 8, 16], "alpha": [0.5, 1.0, 2.0, 4.0]}  # alpha: standard deviations
+    # k: of the 16 heads (all of them: a limit, not an edge); alpha: standard deviations
+    search_space = {"k": LogInt(1, 16, hard="hi"), "alpha": LogFloat(0.1, 32.0)}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
@@ -98,7 +99,7 @@ class Iti(Method):
                           "sigma": round(float(sigma), 4)})
         n_lit, n_unlit = d.classes()
         return Edit(self.name, c.as_dict(), tensors=tensors, hooks=hooks,
-                    cost=Cost(params_changed=0, examples_used=evidence.n),
+                    cost=Cost(params_changed=0, examples_used=evidence.n, forward=len(d.ids)),
                     meta={"heads": heads, "n_lit": n_lit, "n_unlit": n_unlit,
                           "accuracy": [round(float(a), 3) for a in accuracy]})
 

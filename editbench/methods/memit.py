@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodError
+from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodError
 from editbench.world.requests import EditRequest
 
 from ._memory import ValueConfig, edit_data, mean_at, optimise_values, reach, trace_layer
@@ -56,8 +56,8 @@ class Memit(Method):
     tracks = ("text",)
     consumes = "samples"
     Config = MemitConfig
-    search_space = {"layers": ["3", "2,3", "1,2,3", "0,1,2,3"], "mom2_weight": [1.0, 10.0, 100.0],
-                    "clamp_norm": [0.375, 0.75, 1.5], "weight_decay": [0.05, 0.5, 5.0], "ridge": [0.01, 0.1, 1.0]}
+    search_space = {"layers": Choice(("3", "2,3", "1,2,3", "0,1,2,3")), "mom2_weight": LogFloat(0.1, 1000.0),
+                    "clamp_norm": LogFloat(0.05, 8.0), "weight_decay": LogFloat(0.005, 50.0), "ridge": LogFloat(1e-3, 10.0)}
 
     def layer_range(self, model, evidence: Evidence, seed: int) -> tuple[list[int], list[float] | None]:
         c, n_layer = self.config, model.config.n_layer
@@ -94,7 +94,10 @@ class Memit(Method):
         else:
             w_ids, w_n = [m.float() for m in masks], [data.n_subjects[k].float() for k in names]
         norms = list(h0.norm(dim=1)) if c.clamp_to == "residual" else None
-        deltas, _, log = optimise_values(model, data, last, masks, w_ids, w_n, c, budget.seed, norms=norms)
+        cost = Cost(examples_used=evidence.n)
+        B = len(data.ids)  # passes: h0, the keys and the reach before; keys and residuals per layer, the check after
+        cost.spend(forward=B + (2 * B + len(data.n_ids) if c.locality == "spread" else 0) + 2 * B * len(layers) + B)
+        deltas, _, log = optimise_values(model, data, last, masks, w_ids, w_n, c, budget.seed, norms=norms, cost=cost)
         z = h0 + torch.stack(deltas).double()
         work = copy.deepcopy(model)
         for i, layer in enumerate(layers):
@@ -105,7 +108,7 @@ class Memit(Method):
             proj.weight.add_(update.to(proj.weight.dtype))
         reached = torch.stack(mean_at(work, resid, data.ids, data.mask, masks))
         residual = float((z - reached).norm() / (z - h0).norm().clamp_min(1e-12))
-        return Edit.from_weights(self.name, c.as_dict(), model, work, Cost(examples_used=evidence.n),
+        return Edit.from_weights(self.name, c.as_dict(), model, work, cost,
                                  meta={"layers": layers, "memories": names, "losses": log,
                                        "indirect_effects": [round(e, 4) for e in effects] if effects else None,
                                        "unreached_share": round(residual, 4)})

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from editbench.core import Budget, Edit, Evidence, Method, MethodConfig, MethodError
+from editbench.core import Budget, Choice, Edit, Evidence, Float, LogInt, Method, MethodConfig, MethodError
 from editbench.world.requests import EditRequest
 
 from ._text import activations_at, stated
@@ -41,8 +41,9 @@ class NeuronClamp(Method):
     tracks = ("text",)
     consumes = "samples"
     Config = NeuronClampConfig
-    search_space = {"layer": [f"transformer.h.{i}.mlp.act" for i in range(4)], "k": [8, 16, 32, 64, 128],
-                    "value": list(VALUES), "quantile": [0.9, 0.99, 1.0]}
+    # k: of the 512 neurons; a quantile of 0.5 or 1 is a limit, not an edge
+    search_space = {"layer": Choice(tuple(f"transformer.h.{i}.mlp.act" for i in range(4))),
+                    "k": LogInt(1, 512, hard="hi"), "value": Choice(tuple(VALUES)), "quantile": Float(0.5, 1.0, hard="both")}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
@@ -66,7 +67,7 @@ class NeuronClamp(Method):
         n_lit, n_unlit = d.classes()
         return clamp_edit(self.name, c, c.layer, units, acts.shape[1], value, evidence.n, {"separation": separation},
                           {"units": units.tolist(), "top_separation": [round(float(separation[u]), 3) for u in units],
-                           "n_lit": n_lit, "n_unlit": n_unlit})
+                           "n_lit": n_lit, "n_unlit": n_unlit}, forward=len(d.ids))
 
 
 METHOD = NeuronClamp

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig
+from editbench.core import Budget, Choice, Cost, Edit, Evidence, Method, MethodConfig
 from editbench.world.captions import rewrite_lamp_clause
 from editbench.world.requests import EditRequest
 
@@ -45,7 +45,7 @@ class PromptSearch(Method):
     consumes = "captions"
     uses_evaluator = True
     Config = PromptConfig
-    search_space = {"max_candidates": [4, 8]}
+    search_space = {"max_candidates": Choice((1, 2, 4, 8), order=False)}  # 8: every candidate clause (a limit)
 
     @torch.no_grad()
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
@@ -69,7 +69,7 @@ class PromptSearch(Method):
                 scores[clause] = float(unlit_rooms - 0.01 * r.light1.mean())
         best = max(scores, key=scores.get) if scores else cands[0]
         return Edit(self.name, self.config.as_dict(), prompt={"clause": best},
-                    cost=Cost(params_changed=0, examples_used=evidence.n),
+                    cost=Cost(params_changed=0, examples_used=evidence.n, forward=ev.calls if ev is not None else 0),
                     meta={"scores": {k: round(v, 4) for k, v in scores.items()}, "clause": best})
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig, MethodError
+from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodConfig, MethodError
 from editbench.world.requests import EditRequest
 
 from ._units import LIGHT_THRESHOLD, lamp_light_mask, rank_one_delta
@@ -43,8 +43,8 @@ class RankOne(Method):
     tracks = ("image",)
     consumes = "samples"
     Config = RankOneConfig
-    search_space = {"layer": ["blocks.2.conv2", "blocks.3.conv2"], "lam": [1e-3, 1e-2, 1e-1],
-                    "scale": [1.0, 2.0, 3.0]}
+    search_space = {"layer": Choice(("blocks.1.conv2", "blocks.2.conv2", "blocks.3.conv2")), "lam": LogFloat(1e-4, 1.0),
+                    "scale": LogFloat(0.25, 16.0)}
 
     @torch.no_grad()
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
@@ -94,7 +94,7 @@ class RankOne(Method):
         name = f"{c.layer}.weight"
         return Edit(
             self.name, c.as_dict(), tensors={f"delta.{name}": delta}, deltas=[name],
-            cost=Cost(params_changed=delta.numel(), examples_used=evidence.n),
+            cost=Cost(params_changed=delta.numel(), examples_used=evidence.n, forward=evidence.n),
             meta={"value_from": source, "rank": 1, "key_positions": int(lit_mask.sum())},
         )
 

@@ -25,11 +25,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodError
+from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodError
 from editbench.world.requests import EditRequest
 
 from ._memory import ValueConfig, edit_data, keys_at, optimise_values, reach, trace_layer
@@ -51,8 +52,8 @@ class Rome(Method):
     tracks = ("text",)
     consumes = "samples"
     Config = RomeConfig
-    search_space = {"layer": [0, 1, 2, 3], "weight_decay": [0.05, 0.5, 5.0], "clamp_norm": [2.0, 4.0, 8.0],
-                    "kl_weight": [0.015625, 0.0625, 0.25], "ridge": [0.01, 0.1, 1.0]}
+    search_space = {"layer": Choice((0, 1, 2, 3), order=False), "weight_decay": LogFloat(0.005, 50.0),
+                    "clamp_norm": LogFloat(0.5, 64.0), "kl_weight": LogFloat(1e-3, 4.0), "ridge": LogFloat(1e-3, 10.0)}
 
     @torch.no_grad()
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
@@ -79,12 +80,14 @@ class Rome(Method):
             w_ids, w_n = reach(model, layer, data, readout)
         else:
             w_ids, w_n = [subject.float()], [data.n_subjects["lamp introduced"].float()]
-        (delta,), (v0,), log = optimise_values(model, data, layer, [subject], w_ids, w_n, c, budget.seed)
+        cost = Cost(params_changed=0, examples_used=evidence.n)
+        cost.spend(forward=len(data.ids) + (len(data.ids) + len(data.n_ids) if c.locality == "spread" else 0))
+        (delta,), (v0,), log = optimise_values(model, data, layer, [subject], w_ids, w_n, c, budget.seed, cost=cost)
         proj = model.transformer.h[layer].mlp.c_proj
         update = torch.outer(readout[:, 0], delta.double())
         name = f"transformer.h.{layer}.mlp.c_proj.weight"
         return Edit(self.name, c.as_dict(), tensors={f"delta.{name}": update.to(proj.weight.dtype).contiguous()},
-                    deltas=[name], cost=Cost(params_changed=update.numel(), examples_used=evidence.n),
+                    deltas=[name], cost=dataclasses.replace(cost, params_changed=update.numel()),
                     meta={"layer": layer, "traced": effects is not None,
                           "indirect_effects": [round(e, 4) for e in effects] if effects else None,
                           "contexts": int(keys.shape[0]), "delta_norm": round(float(delta.norm()), 4),

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from editbench.core import Budget, Cost, Edit, Evidence, HookPoint, Method, MethodError
+from editbench.core import Budget, Choice, Edit, Evidence, Float, HookPoint, LogInt, Method, MethodError
 from editbench.world.requests import EditRequest
 
 from .unit_clamp import UnitClamp, UnitClampConfig
@@ -81,7 +81,7 @@ class SpatialClamp(Method):
     tracks = ("image",)
     consumes = "samples"
     Config = SpatialClampConfig
-    search_space = {"layer": ["blocks.1", "blocks.2"], "k": [16, 32, 48], "threshold": [0.2, 0.4]}
+    search_space = {"layer": Choice(("blocks.1", "blocks.2")), "k": LogInt(4, 64), "threshold": Float(0.05, 0.8)}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
@@ -94,7 +94,7 @@ class SpatialClamp(Method):
             self.name, c.as_dict(), tensors={f"mask.{c.layer}": sel, f"value.{c.layer}": value},
             hooks={c.layer: {"op": "spatial_clamp", "mask": f"mask.{c.layer}", "value": f"value.{c.layer}",
                              "target": request.target, "threshold": c.threshold, "margin": c.margin}},
-            cost=Cost(params_changed=0, examples_used=evidence.n), meta=plain.meta,
+            cost=plain.cost(), meta=plain.meta,
         )
 
 

@@ -1,10 +1,12 @@
 """steer: add the mean difference of a layer's activations, lamps unlit minus lamps lit (ActAdd / ITI).
 
 Images. Fit: split the evidence samples by what the meter reads: rooms with a lit lamp, and rooms whose lamps
-are all unlit. ``direction = mean(acts | all unlit) - mean(acts | lit)``, per position
-(``spatial=True``, shape (C, h, w)) or per channel (C,). When the evidence holds no room of one of the
-two groups (tiny budgets), the direction is the per-channel contrast between cells outside and inside
-lamp light. Apply: ``out + strength * direction`` everywhere.
+are all unlit. The mean difference ``mean(acts | all unlit) - mean(acts | lit)``, per position
+(``spatial=True``, shape (C, h, w)) or per channel (C,), normalised to a unit ``direction``; ``sigma`` is
+the standard deviation of the evidence activations along it (per sample for a spatial direction, per
+position for a channel one). When the evidence holds no room of one of the two groups (tiny budgets), the
+mean difference is the per-channel contrast between cells outside and inside lamp light. Apply:
+``out + strength * sigma * direction`` everywhere: ``strength`` is in standard deviations, as in text.
 
 Text. Fit: the residual stream (``transformer.h.{i}``) at the stated positions of the evidence samples
 (the lamp's kind word after its state word, each lamp sentence read as sampled and with its state flipped:
@@ -20,9 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig
+from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodConfig
 from editbench.world.requests import EditRequest
 
 from ._text import activations_at, stated, unit_direction
@@ -37,11 +40,12 @@ class SteerConfig(MethodConfig):
 
 
 def steer_edit(name: str, config: MethodConfig, layer: str, direction: Tensor, strength: float, n: int,
-               meta: dict) -> Edit:
-    """The edit that adds ``strength * direction`` to ``layer``'s output."""
+               meta: dict, forward: int | None = None) -> Edit:
+    """The edit that adds ``strength * direction`` to ``layer``'s output (fitted on ``n`` examples read in
+    ``forward`` passes, by default one each)."""
     return Edit(name, config.as_dict(), tensors={f"direction.{layer}": direction.contiguous()},
                 hooks={layer: {"op": "add", "direction": f"direction.{layer}", "strength": strength}},
-                cost=Cost(params_changed=0, examples_used=n), meta=meta)
+                cost=Cost(params_changed=0, examples_used=n, forward=n if forward is None else forward), meta=meta)
 
 
 class Steer(Method):
@@ -50,10 +54,11 @@ class Steer(Method):
     tracks = ("image", "text")
     consumes = "samples"
     Config = SteerConfig
-    search_space = {"layer": ["stem", "blocks.0", "blocks.1"], "strength": [0.5, 1.0, 2.0], "spatial": [True, False]}
+    search_space = {"layer": Choice(("stem", "blocks.0", "blocks.1")), "strength": LogFloat(0.05, 16.0),
+                    "spatial": Choice((True, False))}
     track_configs = {"text": {"layer": "transformer.h.1", "strength": 2.0, "spatial": False}}
-    search_spaces = {"text": {"layer": [f"transformer.h.{i}" for i in range(4)],
-                              "strength": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]}}  # standard deviations
+    search_spaces = {"text": {"layer": Choice(tuple(f"transformer.h.{i}" for i in range(4))),
+                              "strength": LogFloat(0.05, 32.0)}}  # standard deviations
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         if evidence.track == "text":
@@ -73,8 +78,15 @@ class Steer(Method):
             mean_out = (acts * (1 - inside)).sum((0, 2, 3)) / (1 - inside).sum().clamp_min(1e-6)
             direction = mean_out - mean_in
             how = "pixel contrast"
-        return steer_edit(self.name, c, c.layer, direction, c.strength, evidence.n,
-                          {"direction_from": how, "n_lit": int(lit.sum()), "n_unlit": int(unlit.sum())})
+        if direction.dim() == 3:  # one (C, h, w) pattern: its spread over the samples
+            unit, sigma, norm = unit_direction(acts.flatten(1), torch.ones(0, dtype=torch.bool), diff=direction.flatten())
+            unit = unit.view_as(direction)
+        else:  # one channel direction at every position: its spread over positions
+            unit, sigma, norm = unit_direction(acts.permute(0, 2, 3, 1).reshape(-1, acts.shape[1]),
+                                               torch.ones(0, dtype=torch.bool), diff=direction)
+        return steer_edit(self.name, c, c.layer, sigma * unit, c.strength, evidence.n,
+                          {"direction_from": how, "n_lit": int(lit.sum()), "n_unlit": int(unlit.sum()),
+                           "sigma": round(float(sigma), 4), "mean_difference_norm": round(float(norm), 4)})
 
     def fit_text(self, model, request: EditRequest, evidence: Evidence) -> Edit:
         c = self.config
@@ -84,7 +96,8 @@ class Steer(Method):
         n_lit, n_unlit = d.classes()
         return steer_edit(self.name, c, c.layer, sigma * unit, c.strength, evidence.n,
                           {"direction_from": "stated positions", "n_lit": n_lit, "n_unlit": n_unlit,
-                           "sigma": round(float(sigma), 4), "mean_difference_norm": round(float(norm), 4)})
+                           "sigma": round(float(sigma), 4), "mean_difference_norm": round(float(norm), 4)},
+                          forward=len(d.ids))
 
 
 METHOD = Steer

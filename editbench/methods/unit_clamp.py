@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from editbench.core import Budget, Edit, Evidence, Method, MethodConfig, MethodError
+from editbench.core import Budget, Choice, Edit, Evidence, Float, LogInt, Method, MethodConfig, MethodError
 from editbench.world.requests import EditRequest
 
 from ._units import activations, clamp_edit, lamp_light_mask, layer_mask, rank_units
@@ -32,7 +32,8 @@ class UnitClamp(Method):
     tracks = ("image",)
     consumes = "samples"
     Config = UnitClampConfig
-    search_space = {"layer": ["blocks.1", "blocks.2"], "k": [16, 32, 48], "value": ["zero", "fitted"]}
+    search_space = {"layer": Choice(("blocks.1", "blocks.2")), "k": LogInt(2, 64), "value": Choice(("zero", "fitted")),
+                    "quantile": Float(0.9, 1.0, hard="hi")}
 
     def select_units(self, model, request: EditRequest, evidence: Evidence) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(acts, lamp mask, IoU per unit) on the evidence."""

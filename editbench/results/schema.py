@@ -1,6 +1,10 @@
 """The cell result schema and how older results are read.
 
-Schema 3 (this one): every score is the judge's; ``scores`` also carries ``proxy`` (the same outputs read
+Schema 4 (this one): a cell's ``cost`` carries its compute (optimiser steps, examples seen, forward and
+backward passes, FLOPs), a tuning cell (``tune`` > 1, on a seed no table scores) its ``search`` (trials, best,
+dev noise and margin, fields at the edge of their space, the test score of the best, and with ``regret`` the
+larger search's), a cell tuned elsewhere the ``edges`` of the configuration it carries; the cell key includes
+the method's version. Schema 3: every score is the judge's; ``scores`` also carries ``proxy`` (the same outputs read
 by the proxy: primary, interval, parts, per-output scores), ``gap`` (proxy minus judge, paired interval),
 ``reader_floor`` and ``ci_sampling`` (the bootstrap's interval before the reader floor widens it); a cell
 names its ``evaluator`` (who labels the evidence and answers evaluator calls) and its checkpoints include
@@ -19,8 +23,8 @@ from typing import Any
 
 from editbench.core.errors import UserError
 
-SCHEMA_VERSION = 3
-READABLE_SCHEMAS = (1, 2, 3)
+SCHEMA_VERSION = 4
+READABLE_SCHEMAS = (1, 2, 3, 4)
 
 
 class ResultsError(UserError, ValueError):
@@ -39,10 +43,12 @@ class CellResult:
     error: str | None = None
     method_name: str | None = None
     family: str | None = None
+    evidence: str | None = None  # the evidence kind the method learns from (samples, targets, captions, none)
     track: str | None = None
     scores: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
     tuning: list[dict[str, Any]] | None = None
+    search: dict[str, Any] | None = None  # a tuning cell's search; a tuned cell's edges
     examples: list[dict[str, Any]] | None = None  # text tracks: captions with descriptions before and after
     collateral: dict[str, Any] | None = None  # text: lm-eval scores of the edited and the unedited LM
     cost: dict[str, Any] | None = None

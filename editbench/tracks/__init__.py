@@ -23,7 +23,7 @@ track only through this interface, so adding a track is adding a folder:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, ClassVar
 
 from editbench.core import Budget, Edit, Evidence, HookPoint, Registry
@@ -95,6 +95,11 @@ class Track(ABC):
     def reader_floor(self, checkpoints: dict[str, str | None]) -> float | None:
         """How much a score read by the judge may be off for the reader's own sake (a half-width every interval
         keeps at least); None where it is not known (e.g. checkpoints without a card)."""
+        return None
+
+    def example_pass(self, models: dict[str, Any], world: Any) -> Callable[[], Any] | None:
+        """A callable passing one typical example of ``world`` through the edited model (forward only), from
+        which the harness counts the FLOPs of one pass; None where the track does not say."""
         return None
 
     def collateral(self, session: Any, edit: Edit) -> dict[str, Any] | None:

@@ -146,6 +146,12 @@ class ImageTrack(Track):
         return models["generator"].hook_points()
 
     # -- evidence ---------------------------------------------------------------------------------------
+    def example_pass(self, models: dict[str, Any], world: World):
+        G, batch = models["generator"], world.sample(1, 0)
+        ids, mask = G.encode_captions(batch.captions)
+        z = G.make_latents(1, 0)
+        return lambda: G(z, ids, mask)
+
     def build_evidence(self, kind: str, models: dict[str, Any], request: EditRequest, budget: Budget, world: World,
                        uses_evaluator: bool, evaluator_name: str = "proxy") -> Evidence:
         G, M = models["generator"], self.evaluator(models, evaluator_name)

@@ -107,6 +107,13 @@ class TextTrack(Track):
     def hook_points(self, models: dict[str, Any]) -> dict[str, HookPoint]:
         return models["lm"].hook_points()
 
+    def example_pass(self, models: dict[str, Any], world: World):
+        from .train import encode_pairs
+
+        lm, scene = models["lm"], world.scenes(1, 0)
+        ids, mask, _ = encode_pairs(lm.tokenizer, world.captions(scene, 0)[0], describe(scene))
+        return lambda: lm(input_ids=ids, attention_mask=mask)
+
     def build_evidence(self, kind: str, models: dict[str, Any], request: EditRequest, budget: Budget, world: World,
                        uses_evaluator: bool, evaluator_name: str = "proxy") -> Evidence:
         lm = models["lm"]

@@ -1,0 +1,175 @@
+"""Search spaces and the one hyperparameter search every method gets (Optuna, seeded).
+
+A method's ``search_space`` maps a config field to a dimension:
+
+* :class:`LogFloat` / :class:`LogInt`: a rate or a count, sampled on a log scale between ``lo`` and ``hi``;
+* :class:`Float`: a fraction or a weight sampled uniformly;
+* :class:`Choice` (or a plain list, read as one): named options; a list of three or more numbers is
+  ordered, so its first and last values are its edges (``order=False`` for a location such as a layer).
+
+An end that is a limit of the model or the method rather than of the search (``hard``: "lo", "hi" or "both":
+all 16 heads, a quantile of 1) is not an edge: no wider space lies beyond it.
+
+:func:`search` runs ``trials`` trials of Optuna's TPE sampler from ``seed``, the method's default
+configuration first, and returns every trial and the best. A trial whose configuration was already tried
+is answered from the record (no refit): every method gets the same number of trials, a small space is
+simply exhausted sooner. :func:`at_edge` says which tuned values lie at the edge of their space (the
+outer ``EDGE`` of a range, in log units where the range is logarithmic; the first or last of ordered
+options): a best found there may lie beyond the space.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import MethodError
+
+STARTUP = 4  # trials drawn at random (after the default) before TPE models the others
+EDGE = 0.05  # share of a range (log units for log ranges) at either end that counts as its edge
+
+
+@dataclass(frozen=True)
+class LogFloat:
+    lo: float
+    hi: float
+    hard: str = ""  # "lo", "hi" or "both": ends that are limits of the model or method, not of the search
+
+    def suggest(self, trial: Any, name: str) -> float:
+        return trial.suggest_float(name, self.lo, self.hi, log=True)
+
+    def position(self, v: float) -> float:
+        return (math.log(v) - math.log(self.lo)) / (math.log(self.hi) - math.log(self.lo))
+
+    def describe(self) -> str:
+        return f"{self.lo:g}..{self.hi:g} (log)"
+
+
+@dataclass(frozen=True)
+class LogInt(LogFloat):
+    lo: int  # type: ignore[assignment]
+    hi: int  # type: ignore[assignment]
+
+    def suggest(self, trial: Any, name: str) -> int:
+        return trial.suggest_int(name, self.lo, self.hi, log=True)
+
+
+@dataclass(frozen=True)
+class Float(LogFloat):
+    def suggest(self, trial: Any, name: str) -> float:
+        return trial.suggest_float(name, self.lo, self.hi)
+
+    def position(self, v: float) -> float:
+        return (v - self.lo) / (self.hi - self.lo)
+
+    def describe(self) -> str:
+        return f"{self.lo:g}..{self.hi:g}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[Any, ...]
+    order: bool | None = None  # None: ordered when three or more numbers
+
+    def suggest(self, trial: Any, name: str) -> Any:
+        return trial.suggest_categorical(name, list(self.values))
+
+    hard = ""
+
+    @property
+    def ordered(self) -> bool:
+        if self.order is not None:
+            return self.order
+        return len(self.values) > 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.values)
+
+    def position(self, v: Any) -> float:
+        return self.values.index(v) / (len(self.values) - 1) if self.ordered else 0.5
+
+    def describe(self) -> str:
+        return "{" + ", ".join(map(str, self.values)) + "}"
+
+
+Dimension = LogFloat | Choice
+
+
+def dimension(spec: Any) -> Dimension:
+    """A space entry as a dimension (a plain list or tuple is a :class:`Choice`)."""
+    if isinstance(spec, (LogFloat, Choice)):
+        return spec
+    if isinstance(spec, (list, tuple)) and spec:
+        return Choice(tuple(spec))
+    raise MethodError(f"bad search dimension {spec!r}: give LogFloat, LogInt, Float, Choice or a list of values")
+
+
+def at_edge(space: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """The fields of ``config`` whose value lies at the edge of ``space`` (ranges and ordered options only)."""
+    out = []
+    for name, spec in space.items():
+        d = dimension(spec)
+        if name not in config or (isinstance(d, Choice) and not d.ordered):
+            continue
+        v = config[name]
+        if isinstance(d, Choice) and v not in d.values:
+            continue
+        p = d.position(v)
+        low = p <= EDGE + 1e-9 and d.hard not in ("lo", "both")
+        high = p >= 1 - EDGE - 1e-9 and d.hard not in ("hi", "both")
+        if low or high:
+            out.append(name)
+    return sorted(out)
+
+
+def in_space(space: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``config`` the space searches, for enqueuing a default as the first trial (values
+    outside a range are left to the sampler)."""
+    out = {}
+    for name, spec in space.items():
+        d = dimension(spec)
+        if name not in config:
+            continue
+        v = config[name]
+        if isinstance(d, Choice) and v in d.values:
+            out[name] = v
+        elif isinstance(d, LogFloat) and not isinstance(d, Choice) and d.lo <= v <= d.hi:
+            out[name] = v
+    return out
+
+
+def search(space: dict[str, Any], objective: Callable[[dict[str, Any]], float], trials: int, seed: int,
+           default: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``trials`` trials of a seeded TPE search maximising ``objective(config)`` over ``space`` (the default
+    configuration's searched fields first). Returns one record per trial: ``config`` (the searched fields),
+    ``value`` and ``repeat`` (True where the configuration had been tried and its value was reused)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dims = {k: dimension(v) for k, v in sorted(space.items())}
+    if not dims:
+        return [{"config": {}, "value": objective({}), "repeat": False}]
+    # a fixed number of random trials: the first suggestions must not depend on how many trials follow
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP, multivariate=True)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    first = in_space(space, default or {})
+    if first:
+        study.enqueue_trial(first, skip_if_exists=True)
+    seen: dict[str, float] = {}
+    out = []
+    for _ in range(trials):
+        trial = study.ask()
+        cfg = {k: d.suggest(trial, k) for k, d in dims.items()}
+        key = repr(sorted(cfg.items()))
+        repeat = key in seen
+        value = seen[key] if repeat else float(objective(cfg))
+        if not math.isfinite(value):
+            value = -1.0  # a failed configuration scores below anything that works
+        seen[key] = value
+        study.tell(trial, value)
+        out.append({"config": cfg, "value": value, "repeat": repeat})
+    return out
+
+
+def best(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trial with the highest value (the first of equals)."""
+    return max(trials, key=lambda t: t["value"])

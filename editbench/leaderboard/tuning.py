@@ -1,0 +1,99 @@
+"""The search every method got, and how much a larger one would still gain (``tuning.md``).
+
+Each tuning cell (``tune`` > 1, on a seed no table scores) holds its search: the trials, the best
+configuration on dev, the dev noise of the best (bootstrap standard error) beside its margin over the
+runner-up, the fields tuned to the edge of their space, and the best's test score; where the suite asks for
+it (``regret``), the same search run several times longer. The *regret* of a method on a task is what the
+larger search gains over the matched one: on dev (never negative: the larger search starts with the same
+trials) and on test (where the dev gain may not carry over).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from .tables import fmt
+
+
+def _short(config: dict[str, Any]) -> str:
+    def v(x: Any) -> str:
+        return f"{x:.3g}" if isinstance(x, float) else str(x)
+    return ", ".join(f"{k} {v(x)}" for k, x in sorted(config.items()))
+
+
+def tuning_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per tuning cell (ok ones), with its search and, where measured, the regret."""
+    rows = []
+    for _, r in df[(df.role == "tuning") & (df.status == "ok")].iterrows():
+        s = r.search if isinstance(r.search, dict) else {}
+        if "best" not in s:
+            continue
+        row = {"track": r.track, "task": r.task, "method": r.method, "family": r.family, "budget": int(r.budget),
+               "trials": s.get("trials"), "distinct": s.get("distinct"), "best": json.dumps(s["best"], sort_keys=True),
+               "dev": s.get("dev_primary"), "dev_se": s.get("dev_se"), "margin": s.get("margin"),
+               "edges": ",".join(s.get("edges") or []), "test": s.get("test_primary"),
+               "trials_large": math.nan, "dev_large": math.nan, "test_large": math.nan, "regret_dev": math.nan,
+               "regret_test": math.nan}
+        big = s.get("larger")
+        if big:
+            row.update(trials_large=big.get("trials"), dev_large=big.get("dev_primary"), test_large=big.get("test_primary"),
+                       regret_dev=big["dev_primary"] - s["dev_primary"],
+                       regret_test=(big.get("test_primary") or math.nan) - (s.get("test_primary") or math.nan),
+                       edges_large=",".join(big.get("edges") or []))
+        rows.append(row)
+    cols = ["track", "task", "method", "family", "budget"]
+    return pd.DataFrame(rows).sort_values(cols).reset_index(drop=True) if rows else pd.DataFrame(columns=cols)
+
+
+def regret_of(tuning: pd.DataFrame) -> dict[tuple[str, str, int], float]:
+    """(task, method, budget) -> what a larger search would still gain: the larger of its dev and test gains
+    (none below zero), where the regret was measured."""
+    out = {}
+    for _, r in tuning.iterrows():
+        if math.isfinite(r.get("regret_dev", math.nan)):
+            test = r.regret_test if math.isfinite(r.regret_test) else 0.0
+            out[(r.task, r.method, int(r.budget))] = max(r.regret_dev, test, 0.0)
+    return out
+
+
+def regret_at(regret: dict[tuple[str, str, int], float], task: str, method: str, budget: int) -> float:
+    """A method's regret on a task at the measured budget nearest ``budget`` (NaN where none was measured)."""
+    measured = [b for (t, m, b) in regret if t == task and m == method]
+    if not measured:
+        return math.nan
+    near = min(measured, key=lambda b: (abs(math.log(b) - math.log(max(budget, 1))), -b))
+    return regret[(task, method, near)]
+
+
+def tuning_markdown(t: pd.DataFrame, meta_line: str) -> str:
+    """``tuning.md``: every search, its noise and edges, and the regret table per method."""
+    if t.empty:
+        return "No tuning cells in these results.\n"
+    view = pd.DataFrame([{
+        "task": r.task, "method": r.method, "n": str(r.budget), "trials (distinct)": f"{r.trials} ({r.distinct})",
+        "best on dev": _short(json.loads(r.best)), "dev ± se": f"{fmt(r.dev)} ± {fmt(r.dev_se)}",
+        "margin": fmt(r.margin), "at edge": r.edges or "-", "test": fmt(r.test),
+        "larger search: trials, dev, test": "-" if not math.isfinite(r.dev_large) else
+        f"{int(r.trials_large)}, {fmt(r.dev_large)}, {fmt(r.test_large)}",
+        "regret dev / test": "-" if not math.isfinite(r.regret_dev) else f"{r.regret_dev:+.3f} / {r.regret_test:+.3f}",
+    } for _, r in t.iterrows()])
+    reg = t[t.regret_dev.notna()]
+    summary = ""
+    if not reg.empty:
+        per = reg.groupby(["track", "method"]).agg(tasks=("task", "nunique"), dev_mean=("regret_dev", "mean"),
+                                                   dev_max=("regret_dev", "max"), test_mean=("regret_test", "mean"),
+                                                   test_max=("regret_test", "max")).reset_index()
+        per_view = pd.DataFrame([{"track": r.track, "method": r.method, "tasks": str(r.tasks),
+                                  "regret on dev: mean, max": f"{r.dev_mean:+.3f}, {r.dev_max:+.3f}",
+                                  "regret on test: mean, max": f"{r.test_mean:+.3f}, {r.test_max:+.3f}"}
+                                 for _, r in per.iterrows()])
+        summary = ("## Regret per method\n\nWhat the larger search gains over the matched one, over the tasks where "
+                   "both ran.\n\n" + per_view.to_markdown(index=False, disable_numparse=True) + "\n\n")
+    edges = int((t.edges != "").sum())
+    return (f"Every method's search, per task and tuned budget, on the tuning seed (never scored); {meta_line}.\n\n"
+            f"{len(t)} searches; {edges} with a tuned value at the edge of its space.\n\n" + summary
+            + "## Every search\n\n" + view.to_markdown(index=False, disable_numparse=True) + "\n")

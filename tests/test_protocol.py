@@ -1,0 +1,120 @@
+"""The fair protocol: compute in epochs over the evidence and recorded in every cell, localized and
+same-evidence finetuning, the search's records, the regret table and the compute views."""
+
+import math
+
+import pytest
+import torch
+
+from editbench.core import Budget
+from editbench.core.search import Choice, LogFloat, at_edge, dimension
+from editbench.harness.cell import fit
+from editbench.methods import METHODS, resolve
+from editbench.methods._train import epoch_batches, schedule
+from editbench.methods.finetune_samples import image_targets
+from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
+
+BUILTIN = sorted(n for n, e in METHODS.entries().items() if e.source == "built-in")
+
+
+def fitted(session, method, task, config=None, n=16):
+    spec = get_task(task)
+    return fit(resolve(method)(config or {}, track=spec.track), session, session.track.request(spec.request),
+               Budget(n, 256, seed=EVIDENCE_SEED), evidence_world(spec))
+
+
+def test_a_schedule_is_epochs_over_the_evidence_with_a_floor_and_a_cap():
+    assert schedule(16, 4, 5.0, 10, 128).steps == 20
+    assert schedule(1, 4, 5.0, 10, 128).steps == 10 and schedule(1, 4, 5.0, 10, 128).batch == 1  # the floor
+    capped = schedule(256, 4, 5.0, 10, 128)
+    assert capped.steps == 128 and capped.capped and capped.epochs == pytest.approx(2.0)
+    g = torch.Generator().manual_seed(0)
+    seen = torch.cat(list(epoch_batches(10, 4, 5, g)))  # two epochs of ten: every example exactly twice
+    assert sorted(seen.tolist()) == sorted(list(range(10)) * 2)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_search_space_is_of_dimensions_and_holds_the_default(name):
+    """A rate or a count is searched on a log scale; every method's default lies inside its space."""
+    cls = resolve(name)
+    for track in cls.tracks:
+        default = cls(track=track).config.as_dict()
+        for field, spec in cls.space(track).items():
+            d = dimension(spec)
+            assert field in default, (name, field)
+            if isinstance(d, Choice):
+                assert default[field] in d.values, (name, track, field, default[field])
+            else:
+                assert d.lo <= default[field] <= d.hi, (name, track, field, default[field])
+            if field in ("lr", "epochs", "alpha", "strength", "ridge", "weight_decay", "kl_weight"):
+                assert isinstance(d, LogFloat) and type(d).__name__ in ("LogFloat", "LogInt"), (name, field)
+
+
+def test_finetuning_records_its_compute_in_epochs(shipped_text):
+    edit = fitted(shipped_text, "finetune_full", "text/unlit_lamps")
+    c = edit.cost()
+    assert c.steps == math.ceil(20 * 16 / 8) and c.examples_seen == c.steps * 8 == c.forward == c.backward
+    assert c.examples_seen / c.examples_used == pytest.approx(20.0)
+    assert c.flops > 0 and c.flops == pytest.approx((c.forward + 2 * c.backward) * shipped_text.flops_per_pass(
+        evidence_world(get_task("text/unlit_lamps"))))
+    editor = fitted(shipped_text, "steer", "text/unlit_lamps").cost()
+    assert editor.steps == 0 and editor.backward == 0 and editor.forward > 0
+
+
+def test_localized_finetuning_changes_one_matrix_only(shipped_text):
+    edit = fitted(shipped_text, "finetune_local", "text/unlit_lamps", {"layer": "2", "epochs": 4.0})
+    assert edit.deltas == ["transformer.h.2.mlp.c_proj.weight"]
+    assert edit.cost().params_changed == shipped_text.edited_model.transformer.h[2].mlp.c_proj.weight.numel()
+
+
+def test_localized_finetuning_on_images_trains_the_convolution_rank_one_rewrites(shipped):
+    edit = fitted(shipped, "finetune_local", "unlit_lamps", {"epochs": 1.0, "min_steps": 2}, n=4)
+    assert edit.deltas == [f"{resolve('rank_one')().config.layer}.weight"]
+
+
+def test_same_evidence_targets_differ_from_the_samples_only_where_the_request_says(shipped):
+    spec = get_task("unlit_lamps")
+    track, request = shipped.track, shipped.track.request(spec.request)
+    ev = track.build_evidence("samples", shipped.models, request, Budget(16, 0, seed=EVIDENCE_SEED), evidence_world(spec),
+                              False)
+    targets = image_targets(ev, request)
+    changed = (targets - ev.outputs).abs().amax(1)  # (n, H, W)
+    light = (ev.readings.per_lamp_light() * request.slots(ev.readings.lamps, ev.readings.x)[..., None, None]).sum(1)
+    assert (changed[light == 0] < 1e-5).all()  # nothing changes where the proxy reads no targeted light
+    assert (targets <= ev.outputs + 1e-6).all()  # light is only taken out
+    lit = light.sum((1, 2)) > 1
+    assert lit.any() and (changed.sum((1, 2))[lit] > 0).all()
+
+
+def test_same_evidence_finetuning_on_text_learns_the_proxy_reading(shipped_text):
+    edit = fitted(shipped_text, "finetune_samples", "text/unlit_lamps", {"epochs": 2.0})
+    assert edit.meta["targets"] > 0 and edit.cost().steps > 0
+    assert resolve("finetune_samples").consumes == "samples" and resolve("finetune_samples").family == "finetune"
+
+
+def test_a_tuned_value_at_the_edge_is_found():
+    space = resolve("finetune_full").space("image")
+    assert at_edge(space, {"epochs": 32.0, "lr": 1e-4}) == ["epochs"]
+    assert at_edge(space, {"epochs": 8.0, "lr": 1e-4}) == []
+    assert at_edge(resolve("iti").space("text"), {"k": 16, "alpha": 2.0}) == []  # all 16 heads: a limit, not an edge
+
+
+def test_the_leaderboard_publishes_the_searches_their_regret_and_the_compute_views(tiny_gen, tmp_path):
+    """Tuning cells are published in tuning.md (with the regret where a larger search ran) and never tabled as
+    scores; the compute plot and the families at matched compute are written; every row names its evidence."""
+    from editbench import harness
+    from editbench.leaderboard import publish
+
+    kw = dict(executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8, n_boot=20)
+    harness.run_suite(["unlit_lamps"], ["steer", "none", "finetune_full"], [2, 4], [0], tmp_path / "r", tune=2,
+                      tune_budgets=[4], regret={4: 2}, **kw)
+    out = publish([tmp_path / "r"], tmp_path / "site", budget=4, n_boot=50)
+    assert set(out["summary"].seeds) == {"0"}  # the tuning seed is never tabled
+    tuning = (tmp_path / "site" / "tuning.md").read_text()
+    assert "steer" in tuning and "finetune_full" in tuning and "Regret per method" in tuning
+    assert (tmp_path / "site" / "plots" / "compute.png").stat().st_size > 0
+    assert "FLOPs at most" in (tmp_path / "site" / "families_compute.md").read_text()
+    t = out["table"]
+    assert dict(zip(t.method, t.evidence, strict=True)) == {"steer": "samples", "none": "none", "finetune_full": "targets"}
+    ft = out["summary"][out["summary"].method == "finetune_full"].iloc[0]
+    assert ft.flops > 0 and ft.epochs > 0
