@@ -118,3 +118,20 @@ def test_the_leaderboard_publishes_the_searches_their_regret_and_the_compute_vie
     assert dict(zip(t.method, t.evidence, strict=True)) == {"steer": "samples", "none": "none", "finetune_full": "targets"}
     ft = out["summary"][out["summary"].method == "finetune_full"].iloc[0]
     assert ft.flops > 0 and ft.epochs > 0
+
+
+def test_more_compute_refits_finetuning_cells_with_k_times_their_schedule(tiny_gen, tmp_path):
+    from editbench import harness
+    from editbench.experiments.compute import run_more_compute, scaled
+
+    assert scaled({"epochs": 5.0, "max_steps": 128, "lr": 1e-4}, 4) == {"epochs": 20.0, "max_steps": 512, "lr": 1e-4}
+    assert scaled({"steps": 10**6, "lr": 1e-4}, 4) is None  # image reward finetuning: bounded by its calls
+    kw = dict(executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8, n_boot=20)
+    small = dict(checkpoints=kw["checkpoints"], n_eval=8, n_dev=8, n_boot=20)
+    cells = harness.make_grid(["unlit_lamps"], ["finetune_full"], [2], [0], config={"epochs": 1.0, "min_steps": 1}, **small)
+    harness.run_grid(cells + harness.make_grid(["unlit_lamps"], ["steer"], [2], [0], **small), tmp_path / "r",
+                     executor="inline", progress=False)
+    t = run_more_compute(tmp_path / "r", tmp_path / "more", factor=2, budget=2, executor="inline", progress=False)
+    assert list(t.method) == ["finetune_full"] and t.verdict.iloc[0] in ("higher", "within", "lower")
+    assert t.flops_more.iloc[0] == pytest.approx(2 * t.flops_tuned.iloc[0], rel=0.01)
+    assert (tmp_path / "more" / "more_compute.md").read_text().count("finetune_full") == 1

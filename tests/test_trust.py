@@ -202,7 +202,7 @@ def test_trust_grid_runs_each_reading_method_under_every_evaluator():
 
 
 def test_trust_tables_from_cells(tmp_path, tiny_gen):
-    cells = [harness.Cell("unlit_lamps", "finetune_reward", 2, s, config={"steps": 10**6}, evaluator_calls=calls,
+    cells = [harness.Cell("unlit_lamps", "finetune_reward", 2, s, config={"call_share": 1.0}, evaluator_calls=calls,
                           checkpoints={"generator": tiny_gen}, **SMALL) for calls in (16, 48) for s in (0, 1)]
     cells += [harness.Cell("unlit_lamps", m, 2, s, evaluator=e, checkpoints={"generator": tiny_gen}, **SMALL)
               for m in ("steer", "finetune_reward", "prompt") for e in ("proxy", "noisy") for s in (0, 1)]

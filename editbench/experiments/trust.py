@@ -28,10 +28,10 @@ from editbench.methods import METHODS, is_builtin
 from editbench.tasks import get_task
 from editbench.tracks import get_track
 
-# the over-optimisation cells' config: images lift finetune_reward's step limit, so its evaluator budget is what
+# the over-optimisation cells' config: images spend all of finetune_reward's evaluator budget, so the budget is what
 # ends training; text spends its whole budget anyway (two rounds of rejection sampling, stated so the cells are
 # told apart from the quality axis's default-config cells)
-UNCAPPED = {"image": {"steps": 1_000_000}, "text": {"rounds": 2}}
+UNCAPPED = {"image": {"call_share": 1.0}, "text": {"rounds": 2}}
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ fresh latents, a copy of the model is trained to minimise::
          + penalty * mean |G'(z, c) - G(z, c)| outside the original sample's lamp light
 
 Every image the meter reads costs one evaluator call (two per image and step: before and after); training
-stops when the call budget is spent (or after ``steps`` steps, by default never: a method spends the calls it
-is given). The call budget is the same at every evidence budget, so the compute is too: ``512 / (2 *
-batch_size)`` steps at the suites' 512 calls. The edit is the difference of every changed weight.
+spends ``call_share`` of the call budget (searched up to all of it), or stops after ``steps`` steps. The call
+budget is the same at every evidence budget, so the compute is too: ``call_share * 512 / (2 * batch_size)``
+steps at the suites' 512 calls. The edit is the difference of every changed weight.
 
 Text: rejection sampling then supervised finetuning (expert iteration), in ``rounds`` rounds. Each round
 spends its share of the evaluator calls on fresh descriptions of the evidence captions sampled from the
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodConfig, MethodError
+from editbench.core import Budget, Choice, Cost, Edit, Evidence, Float, LogFloat, Method, MethodConfig, MethodError
 from editbench.tracks.image.meter import LIGHT_PIXEL
 from editbench.world.requests import EditRequest
 
@@ -39,6 +39,7 @@ from ._text import finetune_lm
 @dataclass
 class RewardConfig(MethodConfig):
     steps: int = 10**6
+    call_share: float = 0.5  # images: the share of the evaluator calls training spends
     lr: float = 1e-4
     batch_size: int = 4
     penalty: float = 5.0
@@ -53,7 +54,9 @@ class FinetuneReward(Method):
     consumes = "captions"
     uses_evaluator = True
     Config = RewardConfig
-    search_space = {"lr": LogFloat(1e-5, 3e-3), "penalty": LogFloat(0.1, 100.0), "batch_size": Choice((1, 2, 4, 8, 16))}
+    version = "2"  # images: training spends call_share of the calls
+    search_space = {"lr": LogFloat(1e-5, 3e-3), "penalty": LogFloat(0.1, 100.0), "batch_size": Choice((1, 2, 4, 8, 16)),
+                    "call_share": Float(0.1, 1.0, hard="hi")}
     track_configs = {"text": {"steps": 640, "lr": 1e-4, "batch_size": 8}}
     search_spaces = {"text": {"lr": LogFloat(1e-5, 3e-3), "epochs": LogFloat(0.25, 16.0), "rounds": Choice((1, 2, 3, 4, 6, 8))}}
 
@@ -92,7 +95,10 @@ class FinetuneReward(Method):
             return loss
 
         try:
-            while steps < c.steps and ev.remaining >= 2 * c.batch_size:
+            if not 0 < c.call_share <= 1:
+                raise MethodError(f"finetune_reward: call_share must lie in (0, 1], got {c.call_share}")
+            allowed = int(c.call_share * ev.limit) // (2 * c.batch_size)
+            while steps < min(c.steps, allowed) and ev.remaining >= 2 * c.batch_size:
                 if steps == 0:  # the generator's and the meter's FLOPs, counted on the first step
                     with FlopCounterMode(display=False) as counter:
                         loss = step()
