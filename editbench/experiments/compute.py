@@ -21,7 +21,6 @@ import pandas as pd
 from editbench.core import UserError, io
 from editbench.harness.cell import Cell
 from editbench.harness.grid import run_grid
-from editbench.methods import resolve
 from editbench.results import read_records
 
 
@@ -59,9 +58,7 @@ def run_more_compute(results: str | Path, out: str | Path, factor: float = 4.0, 
     pairs = []
     for rec, cell in chosen_cells(results, budget, methods, tasks, seeds):
         cfg = scaled(rec.get("config") or {}, factor)
-        if cfg is not None:
-            searched = set(resolve(cell.method).space(cell.track)) | {"epochs", "max_steps", "steps"}
-            cfg = {k: v for k, v in cfg.items() if k in searched}
+        if cfg is not None:  # the published configuration in full (every field as it ran), its schedule scaled
             pairs.append((rec, Cell(**{**cell.__dict__, "config": cfg, "tuned_on": None})))
     if not pairs:
         raise UserError(f"no finetuning cell at n = {budget} with a schedule to scale in {results}")
