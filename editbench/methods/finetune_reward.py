@@ -54,11 +54,11 @@ class FinetuneReward(Method):
     consumes = "captions"
     uses_evaluator = True
     Config = RewardConfig
-    version = "2"  # images: training spends call_share of the calls
-    search_space = {"lr": LogFloat(1e-5, 3e-3), "penalty": LogFloat(0.1, 100.0), "batch_size": Choice((1, 2, 4, 8, 16)),
+    version = "3"  # images: training spends call_share of the calls; lr searched up to 1e-2
+    search_space = {"lr": LogFloat(1e-5, 1e-2), "penalty": LogFloat(0.1, 100.0), "batch_size": Choice((1, 2, 4, 8, 16)),
                     "call_share": Float(0.1, 1.0, hard="hi")}
     track_configs = {"text": {"steps": 640, "lr": 1e-4, "batch_size": 8}}
-    search_spaces = {"text": {"lr": LogFloat(1e-5, 3e-3), "epochs": LogFloat(0.25, 16.0), "rounds": Choice((1, 2, 3, 4, 6, 8))}}
+    search_spaces = {"text": {"lr": LogFloat(1e-5, 1e-2), "epochs": LogFloat(0.25, 16.0), "rounds": Choice((1, 2, 3, 4, 6, 8))}}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config

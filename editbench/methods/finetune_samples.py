@@ -60,9 +60,10 @@ class FinetuneSamples(Method):
     tracks = ("image", "text")
     consumes = "samples"
     Config = SamplesFinetuneConfig
-    search_space = {"epochs": LogFloat(1.0, 32.0), "lr": LogFloat(1e-5, 3e-3)}
+    version = "2"  # lr searched up to 1e-2
+    search_space = {"epochs": LogFloat(1.0, 32.0), "lr": LogFloat(1e-5, 1e-2)}
     track_configs = {"text": {"epochs": 20.0, "lr": 1e-4, **TEXT_SCHEDULE}}
-    search_spaces = {"text": {"epochs": LogFloat(2.0, 128.0), "lr": LogFloat(1e-5, 3e-3)}}
+    search_spaces = {"text": {"epochs": LogFloat(2.0, 128.0), "lr": LogFloat(1e-5, 1e-2)}}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
