@@ -60,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{t['task']:<{w}}{t['method']:<17}{t['budget']:>4}{t['seed']:>5}{t['status']:>8}{prim:>9}"
               f"{t['total_s']:>9.1f}" + (f"  {t['error']}" if t["error"] else ""))
     if suite.name == "quick" and rep["ran"]:
-        est = estimate_full(rep)
+        parts: dict[str, float] = {}
+        est = estimate_full(rep, breakdown=parts)
         print(f"estimated full suite (same tasks and methods): {est / 3600:.1f} h on one worker, "
-              f"{est / 3600 / args.workers:.1f} h on {args.workers}")
+              f"{est / 3600 / args.workers:.1f} h on {args.workers}; the most: "
+              + ", ".join(f"{k} {v / 3600:.1f} h" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])[:4]))
     if args.leaderboard:
         from .leaderboard import build_and_print
 
