@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         est = estimate_full(rep, breakdown=parts)
         print(f"estimated full suite (same tasks and methods): {est / 3600:.1f} h on one worker, "
               f"{est / 3600 / args.workers:.1f} h on {args.workers}; the most: "
-              + ", ".join(f"{k} {v / 3600:.1f} h" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])[:4]))
+              + ", ".join(f"{k} {v / 3600:.1f} h" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])[:4] if v > 0))
     if args.leaderboard:
         from .leaderboard import build_and_print
 
