@@ -132,7 +132,7 @@ def in_space(space: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
         v = config[name]
         if isinstance(d, Choice) and v in d.values:
             out[name] = v
-        elif isinstance(d, LogFloat) and not isinstance(d, Choice) and d.lo <= v <= d.hi:
+        elif isinstance(d, LogFloat) and d.lo <= v <= d.hi:
             out[name] = v
     return out
 

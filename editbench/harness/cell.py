@@ -131,8 +131,8 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
     fingerprint = session.fingerprint()
     space = cls.space(task.track)
 
-    def fit_config(cfg: dict[str, Any]) -> Edit:
-        edit = fit(cls(cfg, track=task.track), session, request, budget, world, cell.evaluator)
+    def fit_checked(method: Method) -> Edit:
+        edit = fit(method, session, request, budget, world, cell.evaluator)
         session.check_unchanged(fingerprint)
         return edit
 
@@ -143,28 +143,30 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
         def objective(cfg: dict[str, Any]) -> float:
             t = time.perf_counter()
             try:
-                edit = fit_config(cfg)
+                edit = fit_checked(cls(cfg, track=task.track))
             except MethodError as e:  # a configuration that fails scores below any that works
                 tuning.append({"config": cfg, "dev_primary": None, "error": str(e)})
                 return -1.0
             dev = score(task, edit, session, split="dev", n=cell.n_dev, n_boot=200)
+            cost = edit.cost()
             tuning.append({"config": cfg, "dev_primary": dev["primary"], "dev_se": dev_se(dev),
-                           "cost": {k: edit.cost().as_dict()[k] for k in ("steps", "examples_seen", "forward", "backward")},
+                           "cost": {"steps": cost.steps, "examples_seen": cost.examples_seen, "forward": cost.forward,
+                                    "backward": cost.backward},
                            "seconds": round(time.perf_counter() - t, 3)})
             return dev["primary"]
 
         trials = search(space, objective, cell.tune * max(1, cell.regret), seed=cell.seed,
                         default=default_config(cls, task.track))
-        for rec, t in zip((r for r in tuning), (t for t in trials if not t["repeat"]), strict=True):
-            rec["trial"] = trials.index(t)
+        fitted = [i for i, t in enumerate(trials) if not t["repeat"]]  # the trials that fitted, in order
+        for rec, i in zip(tuning, fitted, strict=True):
+            rec["trial"] = i
         searched = summarise_search(space, trials[:cell.tune], tuning)
         best = searched["best"]
         if cell.regret > 1:
             searched["larger"] = summarise_search(space, trials, tuning)
     t_tune = time.perf_counter() - t0
     method = cls(best, track=task.track)
-    edit = fit(method, session, request, budget, world, cell.evaluator)
-    session.check_unchanged(fingerprint)
+    edit = fit_checked(method)
     t_fit = time.perf_counter()
     scores = score(task, edit, session, split="test", n=cell.n_eval, n_boot=cell.n_boot, keep=SAMPLE_OUTPUTS)
     if not math.isfinite(scores["primary"]):
@@ -176,7 +178,8 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
         larger = searched["larger"]
         same = larger["best"] == searched["best"]
         larger["test_primary"] = scores["primary"] if same else score(
-            task, fit_config(larger["best"]), session, split="test", n=cell.n_eval, n_boot=cell.n_boot)["primary"]
+            task, fit_checked(cls(larger["best"], track=task.track)), session, split="test", n=cell.n_eval,
+            n_boot=cell.n_boot)["primary"]
     if searched is not None:
         searched["test_primary"] = scores["primary"]
     if space and (cell.tune > 1 or cell.tuned_on):

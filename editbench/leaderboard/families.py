@@ -74,8 +74,8 @@ def families_at_compute(summary: pd.DataFrame) -> pd.DataFrame:
         lo, hi = math.floor(math.log10(st.flops.min())), math.ceil(math.log10(st.flops.max()))
         for e in range(lo + 1, hi + 1):
             within = st[st.flops <= 10.0 ** e]
-            best = {f: within[within.family == f].loc[within[within.family == f].primary.idxmax()]
-                    for f in COMPARED_FAMILIES if (within.family == f).any()}
+            by = {f: within[within.family == f] for f in COMPARED_FAMILIES}
+            best = {f: rows.loc[rows.primary.idxmax()] for f, rows in by.items() if not rows.empty}
             if not best:
                 continue
             lead = [f for f in best if not any(best[o].ci_lo > best[f].ci_hi for o in best if o != f)]
