@@ -49,6 +49,19 @@ def test_scores_are_deterministic(shipped):
     assert a == b
 
 
+def test_dev_scoring_of_the_primary_alone_reads_the_same_primary(shipped):
+    """A tuning trial's dev score skips the slices the primary does not pool (a transfer task's evidence
+    slice): the same primary, interval and per-output scores, and no transfer ratio."""
+    task = get_task("ood_transfer")
+    edit = fit(resolve("steer")(), shipped, shipped.track.request(task.request), Budget(4, seed=EVIDENCE_SEED),
+               evidence_world(task))
+    full = score(task, edit, shipped, split="dev", n=8, n_boot=50)
+    alone = score(task, edit, shipped, split="dev", n=8, n_boot=50, primary_only=True)
+    assert (alone["primary"], alone["ci"], alone["per_image"]) == (full["primary"], full["ci"], full["per_image"])
+    assert sorted(alone["slices"]) == sorted(task.shifted) and "transfer_ratio" not in alone
+    assert "evidence_slice" in full["slices"] and "transfer_ratio" in full
+
+
 def test_unknown_task():
     with pytest.raises(UnknownNameError, match="unknown task"):
         get_task("unlit_lamp")

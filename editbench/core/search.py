@@ -10,8 +10,10 @@ A method's ``search_space`` maps a config field to a dimension:
 An end that is a limit of the model or the method rather than of the search (``hard``: "lo", "hi" or "both":
 all 16 heads, a quantile of 1) is not an edge: no wider space lies beyond it.
 
-:func:`search` runs ``trials`` trials of Optuna's TPE sampler from ``seed``, the method's default
-configuration first, and returns every trial and the best. A trial whose configuration was already tried
+:func:`search` runs ``trials`` trials of Optuna's TPE sampler from ``seed`` (``STARTUP`` random ones, then
+TPE) and returns every trial. The method's default configuration is *not* among the trials: the default is
+what the search picks most often (at n = 16), so a search that started from it would depend on its own
+past results; a tuning cell is a function of the space, the seed and the trial count alone. A trial whose configuration was already tried
 is answered from the record (no refit): every method gets the same number of trials, a small space is
 simply exhausted sooner. :func:`at_edge` says which tuned values lie at the edge of their space (the
 outer ``EDGE`` of a range, in log units where the range is logarithmic; the first or last of ordered
@@ -27,7 +29,8 @@ from typing import Any
 
 from .errors import MethodError
 
-STARTUP = 4  # trials drawn at random (after the default) before TPE models the others
+STARTUP = 4  # trials drawn at random before TPE models the others
+VERSION = 2  # of the search procedure, in every tuning cell's key (2: no default enqueued)
 EDGE = 0.05  # share of a range (log units for log ranges) at either end that counts as its edge
 
 
@@ -122,8 +125,8 @@ def at_edge(space: dict[str, Any], config: dict[str, Any]) -> list[str]:
 
 
 def in_space(space: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """The part of ``config`` the space searches, for enqueuing a default as the first trial (values
-    outside a range are left to the sampler)."""
+    """The part of ``config`` the space searches (values outside a range or not among the options are left
+    out)."""
     out = {}
     for name, spec in space.items():
         d = dimension(spec)
@@ -137,10 +140,9 @@ def in_space(space: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def search(space: dict[str, Any], objective: Callable[[dict[str, Any]], float], trials: int, seed: int,
-           default: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """``trials`` trials of a seeded TPE search maximising ``objective(config)`` over ``space`` (the default
-    configuration's searched fields first). Returns one record per trial: ``config`` (the searched fields),
+def search(space: dict[str, Any], objective: Callable[[dict[str, Any]], float], trials: int,
+           seed: int) -> list[dict[str, Any]]:
+    """``trials`` trials of a seeded TPE search maximising ``objective(config)`` over ``space``. Returns one record per trial: ``config`` (the searched fields),
     ``value`` and ``repeat`` (True where the configuration had been tried and its value was reused)."""
     import optuna
 
@@ -151,9 +153,6 @@ def search(space: dict[str, Any], objective: Callable[[dict[str, Any]], float], 
     # a fixed number of random trials: the first suggestions must not depend on how many trials follow
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP, multivariate=True)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    first = in_space(space, default or {})
-    if first:
-        study.enqueue_trial(first, skip_if_exists=True)
     seen: dict[str, float] = {}
     out = []
     for _ in range(trials):

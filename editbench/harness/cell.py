@@ -3,7 +3,7 @@ function of its key. :func:`fit` is the one path from a method to an edit; :func
 dev within the shared budget, fits and scores on test; :func:`execute_cell` writes its result file.
 
 A *tuning cell* (``tune > 1``) runs the search every method gets (:func:`editbench.core.search.search`:
-``tune`` trials of a seeded TPE sampler, the method's default first, each a fit on the cell's evidence and a
+``tune`` trials of a seeded TPE sampler, each a fit on the cell's evidence and a
 score on the dev split) on a seed no table scores, and records every trial, the dev noise of the best (its
 bootstrap standard error) beside its margin over the runner-up, the fields tuned to the edge of their space,
 and the test score of the best. With ``regret = r > 1`` it goes on to ``r * tune`` trials; the sampler's
@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from editbench.core import Budget, Edit, Method, MethodError, one_thread
+from editbench.core.search import VERSION as SEARCH_VERSION
 from editbench.core.search import at_edge, search
 from editbench.methods import resolve
 from editbench.results import SCHEMA_VERSION, CellResult, write_result, write_strip
@@ -43,7 +44,7 @@ class Cell:
     budget: int
     seed: int
     config: dict[str, Any] = field(default_factory=dict)
-    tune: int = 1  # trials of the search on dev (the default first); the same for every method; 1: no search
+    tune: int = 1  # trials of the search on dev; the same for every method; 1: no search
     n_eval: int = 64
     n_dev: int = 48
     evaluator_calls: int = 512
@@ -67,6 +68,8 @@ class Cell:
 
         payload = {**self.spec(), "checkpoints": hashes, "task_version": get_task(self.task).version,
                    "method_version": method_version(self.method), "package": __version__, "schema": SCHEMA_VERSION}
+        if self.tune > 1:
+            payload["search"] = SEARCH_VERSION
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     def filename(self, hashes: dict[str, str]) -> str:
@@ -147,7 +150,7 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
             except MethodError as e:  # a configuration that fails scores below any that works
                 tuning.append({"config": cfg, "dev_primary": None, "error": str(e)})
                 return -1.0
-            dev = score(task, edit, session, split="dev", n=cell.n_dev, n_boot=200)
+            dev = score(task, edit, session, split="dev", n=cell.n_dev, n_boot=200, primary_only=True)
             cost = edit.cost()
             tuning.append({"config": cfg, "dev_primary": dev["primary"], "dev_se": dev_se(dev),
                            "cost": {"steps": cost.steps, "examples_seen": cost.examples_seen, "forward": cost.forward,
@@ -155,8 +158,7 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
                            "seconds": round(time.perf_counter() - t, 3)})
             return dev["primary"]
 
-        trials = search(space, objective, cell.tune * max(1, cell.regret), seed=cell.seed,
-                        default=default_config(cls, task.track))
+        trials = search(space, objective, cell.tune * max(1, cell.regret), seed=cell.seed)
         fitted = [i for i, t in enumerate(trials) if not t["repeat"]]  # the trials that fitted, in order
         for rec, i in zip(tuning, fitted, strict=True):
             rec["trial"] = i
@@ -203,7 +205,7 @@ def dev_se(dev: dict[str, Any]) -> float:
 
 
 def summarise_search(space: dict[str, Any], trials: list[dict[str, Any]], records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The best of ``trials`` (the first best, so the default wins ties), its dev noise, its margin over the best
+    """The best of ``trials`` (the first of equals), its dev noise, its margin over the best
     other configuration, and the fields at the edge of the space."""
     top = max(trials, key=lambda t: t["value"])
     others = [t["value"] for t in trials if t["config"] != top["config"]]

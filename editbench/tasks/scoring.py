@@ -26,10 +26,13 @@ from . import SPLIT_SEEDS, TaskSpec
 
 @torch.no_grad()
 def score(task: TaskSpec, edit: Edit, session: Any, split: str = "test", n: int | None = None, n_boot: int = 1000,
-          keep: int = 0) -> dict[str, Any]:
+          keep: int = 0, primary_only: bool = False) -> dict[str, Any]:
     """Score ``edit`` on ``split`` of ``task`` with the session's models (the session caches the
     unedited outputs and readings, which every method of a task shares). ``keep`` > 0 adds
-    ``pictures``: the first unedited and edited outputs of the first scored slice, as images."""
+    ``pictures``: the first unedited and edited outputs of the first scored slice, as images.
+    ``primary_only`` skips the slices the primary does not pool (a transfer task's evidence slice, read only
+    for the transfer ratio): the primary, its interval and its parts are the same, the ratio is absent (the
+    dev scoring of every tuning trial)."""
     track = session.track
     request = track.request(task.request)
     n = n or (task.n_test if split == "test" else task.n_dev)
@@ -43,6 +46,8 @@ def score(task: TaskSpec, edit: Edit, session: Any, split: str = "test", n: int 
     floor = track.reader_floor(session.checkpoints)
     pictures = None
     for k, sl in enumerate(task.slices):
+        if primary_only and not task.scored(sl):
+            continue  # its inputs are seeded by its index, so the other slices read the same outputs
         inputs = track.inputs(session.models, sl.make_world(), n, seed + k, sl.noise_scale,
                               key=(task.name, task.version, sl.name, split, n))
         pairs = edit.pair(track, session, request, inputs)
@@ -79,7 +84,7 @@ def score(task: TaskSpec, edit: Edit, session: Any, split: str = "test", n: int 
     }
     if pictures is not None:
         result["pictures"] = pictures
-    if task.shifted:
+    if task.shifted and not primary_only:
         base = slices_out[task.slices[0].name]["primary"]
         result["transfer_ratio"] = point / base if base > 0 else float("nan")
     return result
