@@ -135,3 +135,28 @@ def test_more_compute_refits_finetuning_cells_with_k_times_their_schedule(tiny_g
     assert list(t.method) == ["finetune_full"] and t.verdict.iloc[0] in ("higher", "within", "lower")
     assert t.flops_more.iloc[0] == pytest.approx(2 * t.flops_tuned.iloc[0], rel=0.01)
     assert (tmp_path / "more" / "more_compute.md").read_text().count("finetune_full") == 1
+
+
+def test_tuned_defaults_are_what_the_searches_agree_on():
+    """The default a method should ship is the most frequent option and the (log-)median of each range over
+    the tasks' searches at n = 16, compared with its default now."""
+    import json
+
+    import pandas as pd
+
+    from editbench.leaderboard.tuning import _typical, tuned_defaults
+
+    assert _typical([1e-4, 1e-2, 1e-3], LogFloat(1e-5, 1e-1)) == pytest.approx(1e-3)
+    assert _typical([2e-4, 8e-4], LogFloat(1e-5, 1e-1)) == 0.0004
+    assert _typical(["a", "b", "b"], Choice(("a", "b", "c"))) == "b"
+    assert _typical(["a", "b"], Choice(("a", "b"))) == "a"  # a tie goes to the earlier option
+    bests = [{"layer": "blocks.1", "strength": 2.0, "spatial": True}, {"layer": "blocks.1", "strength": 8.0, "spatial": False},
+             {"layer": "stem", "strength": 4.0, "spatial": True}]
+    t = pd.DataFrame([{"track": "image", "task": f"t{i}", "method": "steer", "budget": 16, "best": json.dumps(b)}
+                      for i, b in enumerate(bests)] + [{"track": "image", "task": "t0", "method": "steer", "budget": 256,
+                                                        "best": json.dumps({"strength": 0.1})}])
+    d = tuned_defaults(t).set_index("field")
+    assert d.loc["layer", "tuned"] == "blocks.1" and d.loc["spatial", "tuned"] is True
+    assert d.loc["strength", "tuned"] == 4.0 and d.loc["strength", "tasks"] == 3
+    now = resolve("steer")(track="image").config
+    assert d.loc["strength", "default"] == now.strength and d.loc["strength", "matches"] == (now.strength == 4.0)

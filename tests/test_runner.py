@@ -170,8 +170,10 @@ def test_cli_run_rejects_bad_input(tmp_path, capsys):
     assert main(["run", "--methods", "nope", "--out", str(tmp_path)]) == 2
     assert main(["run", "--budgets", "x", "--out", str(tmp_path)]) == 2
     assert main(["run", "--executor", "nope", "--out", str(tmp_path)]) == 2
+    assert main(["run", "--regret", "256x3", "--out", str(tmp_path)]) == 2
+    assert main(["run", "--suite", "quick", "--regret", "16:3", "--out", str(tmp_path)]) == 2  # quick searches nothing
     err = capsys.readouterr().err
-    assert err.count("editbench: error:") == 4
+    assert err.count("editbench: error:") == 6 and "budget:factor" in err and "searches nothing" in err
 
 
 def test_grid_pairs_methods_only_with_tracks_they_support():

@@ -4,6 +4,7 @@ report (and the leaderboard, with ``--leaderboard``)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from .common import UsageError, add_executor_args, checkpoints, csv, executor_from
 
@@ -15,6 +16,10 @@ def run(args: argparse.Namespace) -> int:
     from editbench.tracks import get_track
 
     suite = SUITES.get(args.suite)
+    if args.regret is not None:
+        if suite.tune <= 1:
+            raise UsageError(f"--regret extends a search; suite {suite.name!r} searches nothing")
+        suite = dataclasses.replace(suite, regret=args.regret)
     tasks = args.tasks or sorted(TASKS)
     for t in tasks:
         get_task(t)
@@ -72,6 +77,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def regret_spec(text: str) -> dict[int, int]:
+    """``16:3,256:3`` -> {16: 3, 256: 3}."""
+    out = {}
+    for part in (p for p in text.split(",") if p.strip()):
+        try:
+            b, r = (int(x) for x in part.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected budget:factor pairs such as 16:3,256:3, got {text!r}") from None
+        if b < 1 or r < 1:
+            raise argparse.ArgumentTypeError(f"budgets and factors must be >= 1, got {part!r}")
+        out[b] = r
+    return out
+
+
 def register(sub) -> None:
     from editbench.harness import SUITES
 
@@ -83,6 +102,9 @@ def register(sub) -> None:
     p.add_argument("--budgets", type=csv(int), default=None)
     p.add_argument("--seeds", type=csv(int), default=None)
     p.add_argument("--out", required=True, help="results folder (one JSON per cell)")
+    p.add_argument("--regret", type=regret_spec, default=None, metavar="N:R,...",
+                   help="where a tuning cell's search goes on to R times its trials, by budget (replaces the suite's; "
+                        "for example 16:3,256:3)")
     add_executor_args(p)
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None, help="the proxy meter's folder (evidence labeller and evaluator)")

@@ -69,6 +69,48 @@ def regret_at(regret: dict[tuple[str, str, int], float], task: str, method: str,
     return regret[(task, method, near)]
 
 
+def _typical(values: list[Any], dim: Any) -> Any:
+    """The value a set of tuned values agrees on: the most frequent option (ties to the earliest in the
+    space), the median of a range (on a log scale where the range is logarithmic) at two significant digits,
+    an integer range's rounded."""
+    from editbench.core.search import Choice, LogFloat, LogInt
+
+    if isinstance(dim, Choice):
+        return max(dim.values, key=lambda v: (values.count(v), -dim.values.index(v)))
+    log = type(dim) in (LogFloat, LogInt)
+    xs = sorted(math.log(v) if log else float(v) for v in values)
+    mid = (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
+    v = math.exp(mid) if log else mid
+    if isinstance(dim, LogInt) or all(isinstance(x, int) and not isinstance(x, bool) for x in values):
+        return int(round(v))
+    return float(f"{v:.2g}")
+
+
+def tuned_defaults(t: pd.DataFrame, budget: int = 16) -> pd.DataFrame:
+    """Per (track, method): what the searches at ``budget`` agree on over the tasks (:func:`_typical` of each
+    searched field) beside the method's default now, and whether they match: a method's default is what its
+    tuning picks at the headline budget, so the quick suite and CI run tuned methods."""
+    from editbench.core.search import dimension
+    from editbench.methods import resolve
+
+    rows = []
+    for (track, method), g in t[t.budget == budget].groupby(["track", "method"]):
+        try:
+            cls = resolve(method)
+        except Exception:  # noqa: BLE001 - a method this version cannot load has no default to compare with
+            continue
+        space, now = cls.space(track), cls(track=track).config.as_dict()
+        bests = [json.loads(b) for b in g.best]
+        for name, spec in sorted(space.items()):
+            vals = [b[name] for b in bests if name in b]
+            if not vals:
+                continue
+            picked = _typical(vals, dimension(spec))
+            rows.append({"track": track, "method": method, "field": name, "tasks": len(vals), "tuned": picked,
+                         "default": now.get(name), "matches": picked == now.get(name)})
+    return pd.DataFrame(rows, columns=["track", "method", "field", "tasks", "tuned", "default", "matches"])
+
+
 def tuning_markdown(t: pd.DataFrame, meta_line: str) -> str:
     """``tuning.md``: every search, its noise and edges, and the regret table per method."""
     if t.empty:
@@ -94,6 +136,13 @@ def tuning_markdown(t: pd.DataFrame, meta_line: str) -> str:
         summary = ("## Regret per method\n\nWhat the larger search gains over the matched one, over the tasks where "
                    "both ran.\n\n" + per_view.to_markdown(index=False, disable_numparse=True) + "\n\n")
     edges = int((t.edges != "").sum())
+    d = tuned_defaults(t)
+    if not d.empty:
+        dv = d.assign(tuned=d.tuned.map(str), default=d.default.map(str), matches=d.matches.map({True: "yes", False: "no"}))
+        summary += ("## Defaults: what the search picks at n = 16\n\nEach method's default configuration (the quick "
+                    "suite's and CI's) is what its searches at n = 16 agree on over the tasks: the most frequent option, "
+                    "the median of a range (log scale for rates and counts).\n\n"
+                    + dv.to_markdown(index=False, disable_numparse=True) + "\n\n")
     return (f"Every method's search, per task and tuned budget, on the tuning seed (never scored); {meta_line}.\n\n"
             f"{len(t)} searches; {edges} with a tuned value at the edge of its space.\n\n" + summary
             + "## Every search\n\n" + view.to_markdown(index=False, disable_numparse=True) + "\n")
