@@ -13,9 +13,9 @@ all 16 heads, a quantile of 1) is not an edge: no wider space lies beyond it.
 :func:`search` runs ``trials`` trials of Optuna's TPE sampler from ``seed`` (``STARTUP`` random ones, then
 TPE) and returns every trial. The method's default configuration is *not* among the trials: the default is
 what the search picks most often (at n = 16), so a search that started from it would depend on its own
-past results; a tuning cell is a function of the space, the seed and the trial count alone. A trial whose configuration was already tried
-is answered from the record (no refit): every method gets the same number of trials, a small space is
-simply exhausted sooner. :func:`at_edge` says which tuned values lie at the edge of their space (the
+past results; a tuning cell is a function of the space, the seed and the trial count alone. A trial whose
+configuration was already tried is answered from the record (no refit): every method gets the same number
+of trials, a small space is simply exhausted sooner. :func:`at_edge` says which tuned values lie at the edge of their space (the
 outer ``EDGE`` of a range, in log units where the range is logarithmic; the first or last of ordered
 options): a best found there may lie beyond the space.
 """
@@ -142,8 +142,9 @@ def in_space(space: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 
 def search(space: dict[str, Any], objective: Callable[[dict[str, Any]], float], trials: int,
            seed: int) -> list[dict[str, Any]]:
-    """``trials`` trials of a seeded TPE search maximising ``objective(config)`` over ``space``. Returns one record per trial: ``config`` (the searched fields),
-    ``value`` and ``repeat`` (True where the configuration had been tried and its value was reused)."""
+    """``trials`` trials of a seeded TPE search maximising ``objective(config)`` over ``space``. Returns one
+    record per trial: ``config`` (the searched fields), ``value`` and ``repeat`` (True where the configuration
+    had been tried and its value was reused)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
