@@ -6,7 +6,8 @@ from pathlib import Path
 import editbench
 
 PKG = Path(editbench.__file__).resolve().parent
-LAYERS = {"core": 0, "world": 1, "tracks": 2, "methods": 3, "metrics": 3, "tasks": 4, "results": 5, "harness": 6,
+LAYERS = {"core": 0, "world": 1, "tracks": 2, "editors": 3, "baselines": 3, "metrics": 3, "methods": 3.5, "benchmarks": 4,
+          "results": 5, "harness": 6,
           "leaderboard": 7, "experiments": 7, "cli": 8}
 
 
@@ -42,5 +43,5 @@ def test_every_module_imports_only_its_layer_and_below():
 
 
 def test_the_stated_order_is_the_package_docstring():
-    assert ("core -> world -> tracks -> (methods | metrics) -> tasks -> results -> harness -> (leaderboard | experiments)"
-            " -> cli") in editbench.__doc__
+    assert ("core -> world -> tracks -> (editors | baselines | metrics) -> methods -> benchmarks -> results -> harness\n"
+            "         -> (leaderboard | experiments) -> cli") in editbench.__doc__

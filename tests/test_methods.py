@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from editbench.benchmarks import evidence_world, get_task
 from editbench.cli import main
 from editbench.core import Budget, Edit, MethodError, UnknownNameError
 from editbench.core.registry import Registry, RegistryError
 from editbench.harness import Session
 from editbench.harness.checks import check_method
 from editbench.methods import METHODS, resolve
-from editbench.tasks import evidence_world, get_task
 from editbench.world.requests import EditRequest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,9 +86,24 @@ def test_requests_target_the_right_lamps(world):
 # ---- registry ----------------------------------------------------------------------------------------
 def test_listing_imports_no_method():
     code = ("import sys; from editbench.methods import METHODS; assert len(METHODS.names()) >= 10; "
-            "print(sorted(m for m in sys.modules if m.startswith('editbench.methods.')))")
+            "print(sorted(m for m in sys.modules if m.startswith(('editbench.methods.', 'editbench.editors.', "
+            "'editbench.baselines.'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_built_ins_live_in_the_folder_of_their_family():
+    """Editors are the edit family, baselines the others; a built-in whose family contradicts its folder is refused."""
+    from editbench import methods
+
+    for name in BUILTIN:
+        folder = resolve(name).__module__.split(".")[1]
+        assert folder == ("editors" if resolve(name).family == "edit" else "baselines"), name
+    wrong = type("Misfiled", (resolve("finetune_full"),), {"__module__": "editbench.editors.misfiled", "name": "misfiled"})
+    with pytest.raises(RegistryError, match="editbench.editors is of family 'finetune'"):
+        methods._check("misfiled", wrong)
+    methods._check("misfiled", type("Fine", (resolve("finetune_full"),), {"__module__": "editbench.baselines.x",
+                                                                        "name": "misfiled"}))
 
 
 def test_methods_list_shows_all_builtins(capsys):
@@ -101,13 +116,13 @@ def test_methods_list_shows_all_builtins(capsys):
 
 def test_registry_checks_at_registration():
     reg = Registry("thing", check=lambda name, obj: None)
-    reg.add("a", "editbench.methods.steer:METHOD")
+    reg.add("a", "editbench.editors.steer:METHOD")
     with pytest.raises(ValueError, match="registered twice"):
-        reg.add("a", "editbench.methods.none:METHOD")
+        reg.add("a", "editbench.baselines.none:METHOD")
     with pytest.raises(UnknownNameError, match="did you mean"):
         reg.get("aa")
     methods = Registry("method", check=METHODS.check)
-    methods.add("not_steer", "editbench.methods.steer:METHOD")
+    methods.add("not_steer", "editbench.editors.steer:METHOD")
     with pytest.raises(RegistryError, match="is named 'steer'"):
         methods.get("not_steer")
 
@@ -223,3 +238,28 @@ def test_methods_check_fails_a_broken_method(tmp_path, capsys):
     assert "FAIL  leaves the shared model unchanged" in capsys.readouterr().out
     assert main(["methods", "check", "unit_clmp"]) == 2
     assert main(["methods", "check", "unit_clamp", "--task", "text/unlit_lamps"]) == 2  # unit_clamp: images only
+
+
+def test_an_edit_saved_before_the_methods_moved_loads_and_scores_the_same(shipped):
+    """Saved edits name their class by module path; one saved by editbench 0.3 (``editbench.methods.spatial_clamp``,
+    now ``editbench.editors.spatial_clamp``) loads as that class and scores as it did when it was saved."""
+    import json
+    import warnings
+    from pathlib import Path
+
+    from editbench.benchmarks import get_task
+    from editbench.benchmarks.scoring import score
+    from editbench.core import Edit
+    from editbench.editors.spatial_clamp import SpatialClampEdit
+
+    saved = Path(__file__).parent / "data" / "edit-0.3-spatial_clamp"
+    assert json.loads((saved / "edit.json").read_text())["edit_class"] == "editbench.methods.spatial_clamp:SpatialClampEdit"
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        edit = Edit.load(saved)
+    assert type(edit) is SpatialClampEdit
+    then = json.loads((saved / "score.json").read_text())
+    now = score(get_task(then["task"]), edit, shipped, split=then["split"], n=then["n"], n_boot=then["n_boot"])
+    assert now["primary"] == pytest.approx(then["primary"], abs=1e-3)
+    for part, values in then["per_image"].items():
+        assert now["per_image"][part] == pytest.approx(values, abs=1e-3, nan_ok=True)

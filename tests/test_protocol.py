@@ -6,13 +6,13 @@ import math
 import pytest
 import torch
 
+from editbench.baselines.finetune_samples import image_targets
+from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
 from editbench.core import Budget
+from editbench.core.schedule import epoch_batches, schedule
 from editbench.core.search import Choice, LogFloat, at_edge, dimension
 from editbench.harness.cell import fit
 from editbench.methods import METHODS, resolve
-from editbench.methods._train import epoch_batches, schedule
-from editbench.methods.finetune_samples import image_targets
-from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
 
 BUILTIN = sorted(n for n, e in METHODS.entries().items() if e.source == "built-in")
 

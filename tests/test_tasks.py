@@ -1,12 +1,12 @@
 import pytest
 
+from editbench.benchmarks import EVIDENCE_SEED, TASKS, Slice, TaskSpec, evidence_world, get_task
+from editbench.benchmarks.scoring import score
 from editbench.core import Budget, UnknownNameError
 from editbench.core.registry import RegistryError
 from editbench.harness import fit
 from editbench.methods import resolve
 from editbench.metrics import METRICS, Metric, direction, implement, of_track
-from editbench.tasks import EVIDENCE_SEED, TASKS, Slice, TaskSpec, evidence_world, get_task
-from editbench.tasks.scoring import score
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ layers, ITI's last-position shift, the proxy evaluator, and methods that work on
 import pytest
 import torch
 
+from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
 from editbench.cli import main
 from editbench.core import Budget, Edit, HookPoint
 from editbench.harness.cell import default_config, fit
 from editbench.harness.checks import check_method
 from editbench.methods import METHODS, resolve
-from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
 from editbench.tracks.text.proxy import ERROR_RATE, proxy_read
 from editbench.world.descriptions import describe, parse_description, scene_facts
 from editbench.world.requests import EditRequest
@@ -40,7 +40,7 @@ def test_text_method_passes_the_checks_every_method_gets(name, shipped_text):
 
 
 def test_rome_changes_one_projection_by_rank_one_and_writes_the_target_at_the_edited_key(shipped_text):
-    from editbench.methods._memory import edit_data
+    from editbench.editors._mlp_rewrite import edit_data
 
     edit = fitted(shipped_text, "rome")
     assert edit.deltas == ["transformer.h.3.mlp.c_proj.weight"] and not edit.meta["traced"]  # the fixed layer
@@ -72,7 +72,7 @@ def test_no_text_editor_default_depends_on_a_per_fit_trace():
 def test_memit_spreads_the_residual_over_its_layers_as_the_reference(shipped_text, monkeypatch):
     """With a negligible second moment the first of k layers writes exactly 1/k of each memory's residual at its
     keys (Meng et al. 2023, Alg. 1: R / (L - l + 1)), and after the last layer the whole target is reached."""
-    from editbench.methods import _memory, memit
+    from editbench.editors import _mlp_rewrite, memit
 
     lm = shipped_text.models["lm"]
     g = torch.Generator().manual_seed(0)
@@ -87,9 +87,9 @@ def test_memit_spreads_the_residual_over_its_layers_as_the_reference(shipped_tex
     spec = get_task("text/unlit_lamps")
     ev = shipped_text.track.build_evidence("samples", shipped_text.models, EditRequest.named(spec.request),
                                            Budget(16, 0, seed=EVIDENCE_SEED), evidence_world(spec), False)
-    data = _memory.edit_data(lm, ev, EditRequest.named(spec.request))
+    data = _mlp_rewrite.edit_data(lm, ev, EditRequest.named(spec.request))
     masks = [data.subjects[k] for k in edit.meta["memories"]]
-    K = torch.stack(_memory.mean_at(lm, "transformer.h.1.mlp.act", data.ids, data.mask, masks))
+    K = torch.stack(_mlp_rewrite.mean_at(lm, "transformer.h.1.mlp.act", data.ids, data.mask, masks))
     first = K @ edit.tensors["delta.transformer.h.1.mlp.c_proj.weight"].double()
     R = torch.stack(fixed["deltas"]).double()
     assert torch.allclose(first, R / 3, rtol=1e-3, atol=1e-3 * float(R.abs().max()))
@@ -97,7 +97,7 @@ def test_memit_spreads_the_residual_over_its_layers_as_the_reference(shipped_tex
 
 
 def test_iti_shifts_kept_heads_by_alpha_sigma_along_a_unit_direction(shipped_text):
-    from editbench.methods._text import activations_at, stated
+    from editbench.tracks.text.positions import activations_at, stated
 
     lm = shipped_text.models["lm"]
     edit = fitted(shipped_text, "iti", {"k": 4, "alpha": 3.0})
@@ -120,7 +120,7 @@ def test_iti_shifts_kept_heads_by_alpha_sigma_along_a_unit_direction(shipped_tex
 
 @pytest.mark.parametrize("n", [4, 64])
 def test_steering_moves_the_hook_point_by_strength_standard_deviations_at_every_budget(shipped_text, n):
-    from editbench.methods._text import activations_at, stated
+    from editbench.tracks.text.positions import activations_at, stated
 
     lm = shipped_text.models["lm"]
     layer = "transformer.h.2"
@@ -153,7 +153,7 @@ def test_the_neuron_clamp_sets_neurons_beyond_the_unlit_mean(shipped_text):
 
 
 def test_causal_trace_restoring_the_last_residual_at_the_decision_restores_everything(shipped_text):
-    from editbench.methods._memory import causal_trace
+    from editbench.tracks.text.causal_trace import causal_trace
 
     trace = causal_trace(shipped_text.models["lm"], n=24, draws=2)
     last = trace["effects"]["residual"]["decision"][-1]["mean"]
@@ -165,8 +165,8 @@ def test_causal_trace_restoring_the_last_residual_at_the_decision_restores_every
 def test_the_shipped_trace_is_the_model_cards(shipped_text):
     import json
 
-    from editbench.methods._text import model_hash
     from editbench.tracks.text.checkpoints import ASSETS
+    from editbench.tracks.text.key_moments import model_hash
 
     trace = json.loads((ASSETS / "trace.json").read_text())
     assert trace["model_hash"] == model_hash(shipped_text.models["lm"])
@@ -182,7 +182,7 @@ def test_memit_changes_only_its_layers(shipped_text):
 
 
 def test_the_key_moment_is_cached_by_model_hash(shipped_text, tmp_path, monkeypatch):
-    from editbench.methods import _text
+    from editbench.tracks.text import key_moments as _text
 
     monkeypatch.setenv("EDITBENCH_CACHE", str(tmp_path))
     monkeypatch.setattr(_text, "_MOMENTS", {})

@@ -112,7 +112,7 @@ def test_text_evaluators_misread_at_their_rates(shipped_text):
 
 
 def test_a_cells_evaluator_is_part_of_its_key_and_reaches_its_evidence(shipped):
-    from editbench.tasks import EVIDENCE_SEED
+    from editbench.benchmarks import EVIDENCE_SEED
     from editbench.world.requests import EditRequest
 
     a = harness.Cell("unlit_lamps", "unit_clamp", 4, 0)

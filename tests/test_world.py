@@ -208,3 +208,20 @@ def test_parse_caption_reads_back_what_was_stated(world):
     f = parse_caption("a bedroom with blue walls , two lamps and an unlit table lamp on the left at night")
     assert (f.count, f.time, f.wall, f.n_lit, f.n_unlit) == (2, "night", "blue", 0, 1)
     assert f.lamps == (("table", False, "left"),)
+
+
+def test_seed_streams_do_not_meet():
+    """Every seed stream has its own range (editbench.core.seeds): training below the previews, previews below
+    held-out evaluation, and every held-out stream above it and distinct."""
+    from editbench.core import seeds
+
+    assert seeds.stream_seed(2**20 - 1, 10**6 - 1) < seeds.PREVIEW
+    assert seeds.EVIDENCE + 10 < seeds.PREVIEW and max(seeds.ABLATION_SEEDS) < seeds.EVIDENCE
+    assert seeds.PREVIEW + 2**20 < seeds.HELD_OUT
+    held_out = [seeds.KEY_CORPUS, *seeds.SPLITS.values(), seeds.TRACE, seeds.DISSECT, *seeds.LM_EVAL.values(),
+                *seeds.ACTIVATIONS.values()]
+    assert min(held_out) >= seeds.HELD_OUT and len(set(held_out)) == len(held_out)
+    from editbench.benchmarks import EVIDENCE_SEED, SPLIT_SEEDS
+    from editbench.tracks.gates import EVAL_SEED
+
+    assert (EVIDENCE_SEED, SPLIT_SEEDS, EVAL_SEED) == (seeds.EVIDENCE, seeds.SPLITS, seeds.HELD_OUT)

@@ -12,11 +12,11 @@ from .common import UsageError, checkpoints, method_instance, positive_int, seed
 def edit(args: argparse.Namespace) -> int:
     import torch
 
+    from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
+    from editbench.benchmarks.scoring import score
     from editbench.core import Budget, UserError
     from editbench.harness import Session, fit
     from editbench.methods import is_builtin
-    from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
-    from editbench.tasks.scoring import score
     from editbench.world.viz import save_grid
 
     method = method_instance(args.method, args.config)

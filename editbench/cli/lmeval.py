@@ -25,11 +25,11 @@ def tasks(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
     from editbench.core import Budget, Edit, UserError, io
     from editbench.harness import Session, fit
     from editbench.methods import is_builtin
     from editbench.results.provenance import provenance
-    from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
     from editbench.tracks import get_track
     from editbench.tracks.text.lm_tasks import default_folder, evaluate, task_manager
 

@@ -29,10 +29,10 @@ def list_(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
+    from editbench.benchmarks import get_task
     from editbench.harness import Session
     from editbench.harness.checks import check_method, format_checks
     from editbench.methods import resolve
-    from editbench.tasks import get_task
 
     cls = resolve(args.method)  # an unknown or broken method is a usage error before anything loads
     task = get_task(args.task)

@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+from editbench.core.seeds import HELD_OUT
+
 from .common import Parser, UsageError, caption, load_image_model, positive_int, seed
 
 
@@ -220,7 +222,7 @@ def register(sub) -> None:
     p.add_argument("--track", choices=("image", "text"), default="image")
     p.add_argument("--n", type=positive_int, default=2000, help="held-out renders and samples")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--seed", type=int, default=2**41, help="held-out evaluation seed (>= 2**41; the cards use 2**41)")
+    p.add_argument("--seed", type=int, default=HELD_OUT, help="held-out evaluation seed (>= 2**41; the cards use 2**41)")
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None)
     p.add_argument("--judge", default=None)

@@ -10,9 +10,9 @@ from .common import UsageError, add_executor_args, checkpoints, csv, executor_fr
 
 
 def run(args: argparse.Namespace) -> int:
+    from editbench.benchmarks import TASKS, get_task
     from editbench.harness import SUITES, estimate_full, make_grid, run_named_suite
     from editbench.methods import METHODS, resolve
-    from editbench.tasks import TASKS, get_task
     from editbench.tracks import get_track
 
     suite = SUITES.get(args.suite)

@@ -5,13 +5,13 @@ one atomic writer. It knows no lamp, no GAN and no tokenizer; every track and ev
 from .edit import Cost, Edit
 from .errors import MethodError, UnknownNameError, UserError
 from .hooks import HookPoint, capture, hook_points, intervene
-from .method import EVIDENCE_KINDS, FAMILIES, Budget, Evaluator, Evidence, Family, Method, MethodConfig
+from .method import EVERY_TRACK, EVIDENCE_KINDS, FAMILIES, Budget, Evaluator, Evidence, Family, Method, MethodConfig
 from .registry import Registry, RegistryError
 from .search import Choice, Float, LogFloat, LogInt
 from .threads import one_thread
 
 __all__ = [
-    "EVIDENCE_KINDS", "FAMILIES", "Budget", "Choice", "Cost", "Edit", "Evaluator", "Evidence", "Family", "Float", "HookPoint",
-    "LogFloat", "LogInt", "Method", "MethodConfig", "MethodError", "Registry", "RegistryError", "UnknownNameError", "UserError",
-    "capture", "hook_points", "intervene", "one_thread",
+    "EVERY_TRACK", "EVIDENCE_KINDS", "FAMILIES", "Budget", "Choice", "Cost", "Edit", "Evaluator", "Evidence", "Family",
+    "Float", "HookPoint", "LogFloat", "LogInt", "Method", "MethodConfig", "MethodError", "Registry", "RegistryError",
+    "UnknownNameError", "UserError", "capture", "hook_points", "intervene", "one_thread",
 ]

@@ -98,6 +98,29 @@ class Evidence:
     def n(self) -> int:
         return len(self.captions)
 
+    def need(self, kind: str = "samples") -> None:
+        """Raise a MethodError unless the evidence holds what ``kind`` gives (``samples``: outputs and their
+        readings; ``targets``: target outputs)."""
+        if kind == "samples" and (self.outputs is None or self.readings is None):
+            raise MethodError("this method needs evidence of kind 'samples' (the model's outputs and their readings)")
+        if kind == "targets" and self.targets is None:
+            raise MethodError("this method needs evidence of kind 'targets' (the outputs the model should give)")
+
+
+class EveryTrack(tuple):
+    """``tracks`` of a method that works on every track, those added later included (the references ``none``
+    and ``oracle``, which ask nothing of a model the track interface does not give): contains every track
+    name, lists as ``*``."""
+
+    def __new__(cls) -> EveryTrack:
+        return super().__new__(cls, ("*",))
+
+    def __contains__(self, track: object) -> bool:
+        return isinstance(track, str)
+
+
+EVERY_TRACK = EveryTrack()
+
 
 @dataclass
 class MethodConfig:

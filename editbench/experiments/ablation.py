@@ -21,15 +21,16 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
+from editbench.benchmarks.scoring import score
 from editbench.core import Budget, one_thread
+from editbench.core.seeds import ABLATION_SEEDS
 from editbench.core.stats import mean_interval
 from editbench.harness.cell import fit
 from editbench.harness.session import Session
 from editbench.methods import resolve
-from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
-from editbench.tasks.scoring import score
 
-SEEDS = (10, 11, 12, 13, 14)  # evidence seeds no suite scores (the full suite's are 0-9)
+SEEDS = ABLATION_SEEDS  # evidence seeds no suite scores (the full suite's are 0-9)
 
 # the settings Meng et al. use (kmeng01/rome hparams for GPT-2; kmeng01/memit for GPT-2 XL), as editbench names them
 ROME_REFERENCE = {"v_steps": 20, "weight_decay": 0.5, "decay": "reference", "clamp_norm": 4.0, "stop_loss": 0.05,

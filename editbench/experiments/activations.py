@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from editbench.core import UserError, capture, intervene, io, one_thread
+from editbench.core import UserError, capture, intervene, io, one_thread, seeds
 from editbench.core.stats import output_bootstrap
 from editbench.tracks.text.train import encode_pairs
 from editbench.world import World, WorldConfig
@@ -60,7 +60,7 @@ from editbench.world.descriptions import sentences as split_sentences
 if TYPE_CHECKING:
     from editbench.harness import ExecutorSpec
 
-CALIBRATION_SEED, TRAIN_SEED, TEST_SEED = 2**46 + 1, 2**46 + 2, 2**46 + 3
+CALIBRATION_SEED, TRAIN_SEED, TEST_SEED = (seeds.ACTIVATIONS[k] for k in ("calibration", "train", "test"))
 N_CALIBRATION, N_TEST = 2000, 400
 BINS = 10
 CHANCE_ACC, CHANCE_MAE = 1 / BINS, 3.3  # uniform guess; mean |i - j| for i, j uniform on 1..10 is 3.3
@@ -209,7 +209,7 @@ def _memo() -> Any:
 
 def calibration(lm: nn.Module, layer: str, memo: Any = None) -> Tensor:
     """(N_CALIBRATION, units): the layer at the full stops of the calibration corpus."""
-    from editbench.methods._text import model_hash
+    from editbench.tracks.text.key_moments import model_hash
 
     memo = memo or _memo()
     s = memo(("sentences", N_CALIBRATION, CALIBRATION_SEED), lambda: sentences(lm, N_CALIBRATION, CALIBRATION_SEED))
@@ -343,7 +343,7 @@ def run_point(lm: nn.Module, p: Point, reporter_base: nn.Module | None = None, m
     """Finetune a reporter for one point and measure it (see the module docstring). ``reporter_base``: the
     control's LM (``p.reporter`` names its folder); the labels always come from ``lm``. ``memo``: a session's
     cache (sentences, the base's activations) shared by the points a worker runs."""
-    from editbench.methods._text import model_hash
+    from editbench.tracks.text.key_moments import model_hash
 
     t0 = time.perf_counter()
     control = reporter_base is not None

@@ -1,7 +1,7 @@
 """Where the editors' layers come from, once per model, and the figures that show it.
 
 * **text** (:func:`text_trace`): the lamp LM's causal trace (Meng et al. 2022; computed by
-  :func:`editbench.methods._memory.causal_trace`): the indirect effect of each block's MLP output and residual
+  :func:`editbench.tracks.text.causal_trace.causal_trace`): the indirect effect of each block's MLP output and residual
   stream, restored at each kind of position, on the probability of a known lit lamp's article, averaged over a
   fixed corpus of the world with several noise draws. Written to ``editbench/assets/text/trace.json`` (the LM's
   model card) and plotted as ``docs/images/trace-text.png``.
@@ -17,18 +17,18 @@ from typing import Any
 
 import torch
 
-from editbench.core import Budget, io, one_thread
+from editbench.core import Budget, io, one_thread, seeds
 from editbench.core.stats import mean_interval
 
-DISSECT_SEED = 2**43 + 5  # the generator samples the per-layer dissection reads (never a split or evidence seed)
+DISSECT_SEED = seeds.DISSECT  # the generator samples the per-layer dissection reads
 DISSECT_SIZE = 256
 DISSECT_CHUNKS = 8
 
 
 def text_trace(lm_path: str | None = None, n: int | None = None, draws: int | None = None) -> dict[str, Any]:
-    from editbench.methods._memory import TRACE_DRAWS, TRACE_SIZE, causal_trace
-    from editbench.methods._text import model_hash
+    from editbench.tracks.text.causal_trace import TRACE_DRAWS, TRACE_SIZE, causal_trace
     from editbench.tracks.text.checkpoints import lm_hash, load_lm
+    from editbench.tracks.text.key_moments import model_hash
 
     lm = load_lm(lm_path)
     out = causal_trace(lm, n=n or TRACE_SIZE, draws=draws or TRACE_DRAWS)
@@ -37,9 +37,9 @@ def text_trace(lm_path: str | None = None, n: int | None = None, draws: int | No
 
 def image_dissection(generator_path: str | None = None, meter_path: str | None = None, n: int = DISSECT_SIZE,
                      k: int = 32, quantile: float = 0.99) -> dict[str, Any]:
+    from editbench.benchmarks import evidence_world, get_task
+    from editbench.editors._unit_ranking import activations, lamp_light_mask, rank_units
     from editbench.harness.session import Session
-    from editbench.methods._units import activations, lamp_light_mask, rank_units
-    from editbench.tasks import evidence_world, get_task
 
     session = Session("image", {"generator": generator_path, "meter": meter_path})
     task = get_task("unlit_lamps")

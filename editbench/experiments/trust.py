@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from editbench.benchmarks import get_task
 from editbench.harness import Cell, ExecutorSpec, run_grid
 from editbench.harness.grid import reads_evaluator, supports
 from editbench.methods import METHODS, is_builtin
-from editbench.tasks import get_task
 from editbench.tracks import get_track
 
 # the over-optimisation cells' config: images spend all of finetune_reward's evaluator budget, so the budget is what

@@ -24,13 +24,13 @@ from typing import Any
 
 import torch
 
+from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
+from editbench.benchmarks.scoring import score
 from editbench.core import Budget, Edit, Method, MethodError, one_thread
 from editbench.core.search import VERSION as SEARCH_VERSION
 from editbench.core.search import at_edge, search
 from editbench.methods import resolve
 from editbench.results import SCHEMA_VERSION, CellResult, write_result, write_strip
-from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
-from editbench.tasks.scoring import score
 
 from .session import Session, Sessions
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
+from editbench.benchmarks import EVIDENCE_SEED, SPLIT_SEEDS, evidence_world, get_task
 from editbench.core import Budget, Edit, UserError
 from editbench.methods import resolve
-from editbench.tasks import EVIDENCE_SEED, SPLIT_SEEDS, evidence_world, get_task
 
 from .cell import fit
 from .session import Session

@@ -15,19 +15,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from editbench.benchmarks.suites import SUITES, Suite
 from editbench.core import UserError, io
 from editbench.results import provenance
 from editbench.tracks import get_track
 
 from .cell import Cell, describe
 from .executors import ExecutorSpec, Job, executor_spec
-from .suites import SUITES, Suite
 
 
 def supports(method: str, task: str) -> bool:
     """Whether a method declares the task's track (a method that cannot be loaded is kept, to fail as a cell)."""
+    from editbench.benchmarks import get_task
     from editbench.methods import resolve
-    from editbench.tasks import get_task
 
     try:
         return get_task(task).track in resolve(method).tracks
@@ -74,8 +74,8 @@ def nearest_budget(budget: int, tuned: tuple[int, ...] | list[int]) -> int:
 
 def searches(method: str, task: str) -> bool:
     """Whether a method has a search space on the task's track (one that cannot be loaded: yes, to fail as a cell)."""
+    from editbench.benchmarks import get_task
     from editbench.methods import resolve
-    from editbench.tasks import get_task
 
     try:
         return bool(resolve(method).space(get_task(task).track))
@@ -245,9 +245,9 @@ def fit_scale(method: str, track: str, budget: int, quick_budget: int, searched:
     nothing to fit) the same."""
     import numpy as np
 
+    from editbench.core.schedule import schedule
     from editbench.core.search import LogFloat, dimension
     from editbench.methods import resolve
-    from editbench.methods._train import schedule
 
     try:
         cls = resolve(method)
@@ -279,8 +279,8 @@ def estimate_full(report: dict[str, Any], quick: Suite | None = None, full: Suit
     ``n_eval`` outputs), under every evaluator for the methods that call one. Fit time is scaled by
     :func:`fit_scale`; scoring by the outputs scored. ``breakdown`` (a dict) receives the seconds by
     ``"{track} {family} {tuning|scored}"``."""
+    from editbench.benchmarks import get_task
     from editbench.methods import resolve
-    from editbench.tasks import get_task
 
     quick, full = quick or SUITES.get("quick"), full or SUITES.get("full")
     qb = quick.budgets[0]

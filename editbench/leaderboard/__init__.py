@@ -56,7 +56,7 @@ def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget:
     ``activations``, ``trust``: folders of the activation-reporting and trust studies, shown as sections of the
     page. Returns the
     summary, the table, its meta and the Markdown."""
-    from editbench.tasks import TASKS
+    from editbench.benchmarks import TASKS
 
     df_all, per_image = load_frame(results)
     searched = tuning_table(df_all)  # tuning cells: their searches are published, their scores never tabled

@@ -127,37 +127,50 @@ def families_markdown(f: pd.DataFrame) -> str:
 
 
 def cross_track(fam: pd.DataFrame, tracks: dict[str, str]) -> pd.DataFrame:
-    """For each task both tracks pose (``unlit_lamps`` and ``text/unlit_lamps``) and budget: which family
-    leads in images and which in text (each with its best method and primary), and whether they agree
-    (``same``: the same leaders; ``overlap``: a leader in common; ``differ``: none). ``tracks``: task ->
-    track."""
+    """For each task several tracks pose (``unlit_lamps`` and ``text/unlit_lamps``) and budget: which family
+    leads on each track (with its best method and primary), and whether they agree (``same``: the same leaders;
+    ``overlap``: a leader in common on every track; ``differ``: otherwise). ``tracks``: task -> track."""
+    from editbench.benchmarks import TRACK_PREFIX
+
+    def base(task: str) -> str:
+        prefix = TRACK_PREFIX.get(tracks.get(task, ""), f"{tracks.get(task, '')}/")
+        return task[len(prefix):] if prefix and task.startswith(prefix) else task
+
+    order = list(dict.fromkeys(sorted(set(tracks.values()), key=lambda t: (t != "image", t))))
+    by: dict[tuple[str, int], dict[str, Any]] = {}
+    for _, r in fam.iterrows():
+        if r.task in tracks:
+            by.setdefault((base(r.task), int(r.budget)), {})[tracks[r.task]] = r
     rows = []
-    by = {(r.task, int(r.budget)): r for _, r in fam.iterrows()}
-    for (task, budget), r in sorted(by.items()):
-        if tracks.get(task) != "image":
-            continue
-        t = by.get((f"text/{task}", budget))
-        if t is None:
+    for (task, budget), per in sorted(by.items()):
+        if len(per) < 2:
             continue
         row: dict[str, Any] = {"task": task, "budget": budget}
-        for name, x in (("image", r), ("text", t)):
+        leaders = []
+        for name in [t for t in order if t in per]:
+            x = per[name]
             lead = x.leader.split(" = ")[0]
             row[f"{name}_leader"] = x.leader
             row[f"{name}_best"] = x.get(f"best_{lead}") if lead in COMPARED_FAMILIES else None
             row[f"{name}_primary"] = float(x[f"{lead}_primary"]) if lead in COMPARED_FAMILIES else math.nan
-        a, b = set(r.leader.split(" = ")), set(t.leader.split(" = "))
-        row["agreement"] = "same" if a == b else ("overlap" if a & b else "differ")
+            leaders.append(set(x.leader.split(" = ")))
+        row["agreement"] = ("same" if all(s == leaders[0] for s in leaders) else
+                            "overlap" if set.intersection(*leaders) else "differ")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def cross_track_view(c: pd.DataFrame) -> pd.DataFrame:
+    from editbench.tracks import TRACKS, get_track
+
     rows = []
     for _, r in c.iterrows():
         row = {"task": r.task, "n": str(r.budget)}
-        for name in ("image", "text"):
+        for name in TRACKS.names():
+            if f"{name}_leader" not in c.columns or not isinstance(r[f"{name}_leader"], str):
+                continue
             best = f" ({r[f'{name}_best']} {fmt(r[f'{name}_primary'])})" if r[f"{name}_best"] else ""
-            row[f"leads in {name}s" if name == "image" else "leads in text"] = f"{r[f'{name}_leader']}{best}"
+            row[f"leads in {get_track(name).label or name}"] = f"{r[f'{name}_leader']}{best}"
         row["agreement"] = r.agreement
         rows.append(row)
     return pd.DataFrame(rows)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from editbench.harness.suites import SUITES
+from editbench.benchmarks.suites import SUITES
 
 
 def meta(df: pd.DataFrame) -> dict[str, Any]:
@@ -32,9 +32,16 @@ def meta(df: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def _track_outputs(track: str) -> str:
+    from editbench.tracks import TRACKS, get_track
+
+    return get_track(track).outputs if track in TRACKS else "outputs"
+
+
 def meta_line(m: dict[str, Any]) -> str:
     n_eval = "/".join(str(int(n)) for n in m["n_eval"])
-    outputs = {("image",): "images", ("text",): "descriptions"}.get(tuple(m.get("tracks", ())), "outputs")
+    tracks = list(m.get("tracks", ()))
+    outputs = _track_outputs(tracks[0]) if len(tracks) == 1 else "outputs"
     more = "".join(f", at n = {b} also seeds {extra}" for b, extra in m.get("more_seeds", {}).items())
     return (f"suite {m['suite']} (budgets {m['budgets']}, seeds {m['seeds']}{more}, {n_eval} test {outputs} per slice); "
             f"editbench {', '.join(m['editbench'])}; commit {', '.join(m['commits']) or '?'}; "

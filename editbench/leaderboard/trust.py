@@ -27,16 +27,11 @@ from .tables import fmt, gap_text, meta, meta_line
 
 
 def evaluator_quality(evaluator: str, track: str) -> float:
-    """An evaluator's quality: its per-lamp on/off accuracy against the world's truth (images: on renders, from
-    the shipped card's ``evaluators``; text: one minus its misreading rate)."""
-    if track == "text":
-        from editbench.tracks.text.track import EVALUATORS
+    """An evaluator's quality: its per-lamp on/off accuracy against the world's truth (the track says:
+    :meth:`editbench.tracks.Track.evaluator_quality`)."""
+    from editbench.tracks import get_track
 
-        return 1 - EVALUATORS[evaluator]
-    from editbench.tracks.image.checkpoints import shipped_report
-
-    figures = shipped_report().get("evaluators", {})
-    return float((figures.get(evaluator) or {}).get("on_off_accuracy", math.nan))
+    return get_track(track).evaluator_quality(evaluator)
 
 
 def overoptimisation(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_boot: int = 1000) -> pd.DataFrame:

@@ -1,12 +1,23 @@
-"""Methods, one file each: ``editbench/methods/<name>.py`` defines one class and exports it as
-``METHOD``. Every file here is registered under its name without being imported (listing methods
-imports none of them); files starting with ``_`` hold the few helpers methods share.
+"""The one method registry, over the two folders that hold editbench's own methods:
+
+* ``editbench/editors/``: the ``edit`` family (unit_clamp, spatial_clamp, neuron_clamp, steer, iti,
+  rank_one, rome, memit);
+* ``editbench/baselines/``: what editing is measured against: finetuning (``finetune``), prompting
+  (``prompt``) and the references ``none`` and ``oracle`` (``reference``).
+
+One file per method, defining one class and exporting it as ``METHOD``. Every such file is registered under
+its name without being imported (listing methods imports none of them); files starting with ``_`` hold the
+helpers methods of that folder share. A built-in method whose ``family`` contradicts its folder is refused
+when it is first loaded.
 
 Out-of-tree methods arrive through the ``editbench.methods`` entry-point group
 (``name = "package.module:Class"``) or are named directly as ``pkg.module:Class`` or
 ``path/to/file.py:Class``. When a method is first loaded the registry checks it: a
 :class:`~editbench.core.Method` subclass with a known family, evidence kind and tracks, registered under
 its own ``name``.
+
+Edits saved before the methods moved name their classes ``editbench.methods.<name>:...``; those module
+names still import (:mod:`editbench._moved`), with a DeprecationWarning that gives the new one.
 """
 
 from __future__ import annotations
@@ -14,33 +25,41 @@ from __future__ import annotations
 import pkgutil
 from typing import Any
 
+from editbench import baselines, editors
+from editbench._moved import MOVED
 from editbench.core import Method, Registry
-from editbench.core.method import check_method_class
+from editbench.core.method import EveryTrack, check_method_class
 from editbench.core.registry import RegistryError
 
 ENTRY_POINT_GROUP = "editbench.methods"
+FOLDERS = {editors: ("edit",), baselines: ("finetune", "prompt", "reference")}  # folder -> the families it holds
 
 
 def _check(name: str, cls: Any) -> None:
     from editbench.tracks import TRACKS
 
     check_method_class(name, cls)
-    unknown = [t for t in cls.tracks if t not in TRACKS]
+    unknown = [] if isinstance(cls.tracks, EveryTrack) else [t for t in cls.tracks if t not in TRACKS]
     if unknown:
         raise RegistryError(f"method {name!r} declares unknown track(s) {unknown}; known: {TRACKS.names()}")
+    for folder, families in FOLDERS.items():
+        if cls.__module__.startswith(folder.__name__ + ".") and cls.family not in families:
+            raise RegistryError(f"method {name!r} in {folder.__name__} is of family {cls.family!r}; that folder holds "
+                                f"{list(families)}")
 
 
 METHODS: Registry[type[Method]] = Registry("method", check=_check, entry_point_group=ENTRY_POINT_GROUP,
                                            allow_references=True, hint="see 'editbench methods list'")
-for _info in pkgutil.iter_modules(__path__):
-    if not _info.name.startswith("_"):
-        METHODS.add(_info.name, f"{__name__}.{_info.name}:METHOD")
+for _folder in FOLDERS:
+    for _info in pkgutil.iter_modules(_folder.__path__):
+        if not _info.name.startswith("_") and not _info.ispkg:
+            METHODS.add(_info.name, f"{_folder.__name__}.{_info.name}:METHOD")
+            MOVED[f"{__name__}.{_info.name}"] = f"{_folder.__name__}.{_info.name}"
 
 
 def resolve(name: str) -> type[Method]:
     """A method class by registered name, ``module:Class`` or ``file.py:Class``."""
     return METHODS.get(name)
-
 
 
 def is_builtin(name: str) -> bool:

@@ -2,7 +2,9 @@
 and an exact parser), behind one interface.
 
 A :class:`Track` knows its models and its reader. The harness, the tasks and the leaderboard talk to a
-track only through this interface, so adding a track is adding a folder:
+track only through this interface, so adding a track is adding a folder ``tracks/<name>/`` whose
+``track.py`` exports its class as ``TRACK`` (registered under the folder's name without being imported; an
+out-of-tree track arrives through the ``editbench.tracks`` entry-point group):
 
 * ``load(checkpoints)``: the models (the one methods edit, and its reader), from checkpoint folders or
   the shipped ones; ``checkpoint_hashes`` and ``provenance`` for result files;
@@ -22,6 +24,7 @@ track only through this interface, so adding a track is adding a folder:
 
 from __future__ import annotations
 
+import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable
 from typing import Any, ClassVar
@@ -38,6 +41,8 @@ class Track(ABC):
     edited: ClassVar[str]  # which of the loaded models methods edit
     readers: ClassVar[tuple[str, ...]] = ("judge", "proxy")  # the scores' reader first
     evaluators: ClassVar[tuple[str, ...]] = ("proxy",)  # evaluators of graded quality, the default first
+    outputs: ClassVar[str] = "outputs"  # what its model produces, in the tables' words ("images", "descriptions")
+    label: ClassVar[str] = ""  # how the tables name the track in a sentence ("leads in images"); default: its name
 
     @abstractmethod
     def load(self, checkpoints: dict[str, str | None], device: str = "cpu") -> dict[str, Any]:
@@ -102,6 +107,11 @@ class Track(ABC):
         which the harness counts the FLOPs of one pass; None where the track does not say."""
         return None
 
+    def evaluator_quality(self, name: str) -> float:
+        """Evaluator ``name``'s quality: its per-lamp on/off accuracy against the world's truth (NaN where the
+        track does not know it); the trust study's x axis."""
+        return float("nan")
+
     def collateral(self, session: Any, edit: Edit) -> dict[str, Any] | None:
         """What ``edit`` does to what it should leave alone, measured outside the task (for text: lm-eval's
         ``lamp_facts`` and ``lamp_perplexity``, edited and unedited); None where the track has no such measure."""
@@ -116,8 +126,9 @@ def _check_track(name: str, obj: Any) -> None:
 
 
 TRACKS: Registry[type[Track]] = Registry("track", check=_check_track, entry_point_group="editbench.tracks")
-TRACKS.add("image", "editbench.tracks.image.track:ImageTrack")
-TRACKS.add("text", "editbench.tracks.text.track:TextTrack")
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: (i.name != "image", i.name)):  # image first
+    if _info.ispkg:  # a track is a folder whose track.py exports TRACK
+        TRACKS.add(_info.name, f"{__name__}.{_info.name}.track:TRACK")
 
 _INSTANCES: dict[str, Track] = {}
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-EVAL_SEED = 2**41  # held-out evaluation seeds are >= this (training streams never reach it)
+from editbench.core.seeds import HELD_OUT
+
+EVAL_SEED = HELD_OUT  # held-out evaluation seeds are >= this (editbench.core.seeds)
 
 
 @dataclass(frozen=True)

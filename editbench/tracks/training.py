@@ -13,13 +13,9 @@ from typing import Any
 import torch
 
 from editbench.core import UserError, io
+from editbench.core.seeds import TRAIN_STREAM, stream_seed
 
-TRAIN_STREAM = 1_000_003
-
-
-def stream_seed(seed: int, step: int) -> int:
-    """Seed of the training batch at ``step`` (held-out evaluation uses seeds >= 2**40)."""
-    return int(seed) * TRAIN_STREAM + int(step)
+__all__ = ["TRAIN_STREAM", "JsonlLog", "autocast", "pick_device", "stream_seed"]
 
 
 def pick_device(name: str = "auto") -> torch.device:

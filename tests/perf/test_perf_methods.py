@@ -12,10 +12,10 @@ Each fit runs on one CPU thread, as cells do in the runner.
 import pytest
 import torch
 
+from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
 from editbench.core import Budget
 from editbench.harness import SUITES, Cell, fit, run_cell
 from editbench.methods import METHODS, resolve
-from editbench.tasks import EVIDENCE_SEED, evidence_world, get_task
 
 pytestmark = pytest.mark.heavy
 BUILTIN = sorted(n for n, e in METHODS.entries().items() if e.source == "built-in")

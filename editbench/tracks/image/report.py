@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from editbench.core.seeds import HELD_OUT
 from editbench.tracks.gates import EVAL_SEED, Gate
 from editbench.world import World
 from editbench.world.captions import parse_caption
@@ -266,8 +267,8 @@ def full_report(n: int = 2000, generator_path: str | None = None, meter_path: st
                 device: str = "cpu", seed: int = EVAL_SEED, judge_path: str | None = None) -> dict[str, Any]:
     """Every model-card figure and gate. ``seed``: the held-out seed (the cards use ``EVAL_SEED``;
     another seed >= 2**41 re-checks the figures on scenes and latents nobody has looked at)."""
-    if seed < 2**41:
-        raise ValueError(f"report seeds must be >= 2**41 = {2**41} (held out from training), got {seed}")
+    if seed < HELD_OUT:
+        raise ValueError(f"report seeds must be >= 2**41 = {HELD_OUT} (held out from training), got {seed}")
     from editbench.world.config import WorldConfig
 
     from .checkpoints import checkpoint_hash

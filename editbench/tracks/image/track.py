@@ -10,6 +10,7 @@ Evaluators of graded quality (``EVALUATORS``; a cell's ``evaluator``): ``proxy``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cached_property
@@ -102,6 +103,8 @@ class ImagePair:
 
 class ImageTrack(Track):
     name = "image"
+    outputs = "images"
+    label = "images"
     checkpoint_kinds = ("generator", "meter", "judge", "weak")
     edited = "generator"
 
@@ -217,3 +220,13 @@ class ImageTrack(Track):
 
     def pictures(self, pair: ImagePair, k: int) -> dict[str, Tensor]:
         return {"before": pair.before[:k].cpu(), "after": pair.after[:k].cpu(), "captions": pair.captions[:k]}
+
+    def evaluator_quality(self, name: str) -> float:
+        """The shipped card's per-lamp on/off accuracy of evaluator ``name`` on renders."""
+        from .checkpoints import shipped_report
+
+        figures = shipped_report().get("evaluators", {})
+        return float((figures.get(name) or {}).get("on_off_accuracy", math.nan))
+
+
+TRACK = ImageTrack

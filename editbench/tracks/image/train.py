@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from editbench.core import io
+from editbench.core.seeds import PREVIEW
 from editbench.tracks.training import JsonlLog, autocast, pick_device, start_run, stream_seed
 from editbench.world import World, WorldConfig
 from editbench.world.captions import CaptionTokenizer, make_captions
@@ -111,8 +112,8 @@ def train_generator(
     objective = G.training_objective(D, aux_weight=aux_weight, marginal_weight=marginal_weight)
     tok = CaptionTokenizer(G.config.max_tokens)
     log = JsonlLog(out / "log.jsonl")
-    fixed = world.sample(32, seed=2**40 + seed)
-    fixed_z = G.make_latents(32, seed=2**40 + seed)
+    fixed = world.sample(32, seed=PREVIEW + seed)
+    fixed_z = G.make_latents(32, seed=PREVIEW + seed)
 
     def save(step: int) -> None:
         io.write_dir(out / "generator", lambda p: G_ema.save_pretrained(p))

@@ -39,7 +39,7 @@ from unittest import mock
 
 import torch
 
-from editbench.core import Edit, UserError, io
+from editbench.core import Edit, UserError, io, seeds
 from editbench.world import World, WorldConfig
 from editbench.world.captions import parse_caption, rewrite_captions
 from editbench.world.config import WALL_COLORS
@@ -49,7 +49,7 @@ from .tokenizer import prompt_text
 
 TASK_VERSION = 1
 TASKS = ("lamp_state", "lamp_facts", "lamp_describe", "lamp_perplexity")
-SEEDS = {"lamp_state": 2**45 + 1, "lamp_facts": 2**45 + 2, "lamp_describe": 2**45 + 3, "lamp_perplexity": 2**45 + 4}
+SEEDS = seeds.LM_EVAL
 SCENES = {"lamp_state": 300, "lamp_facts": 300, "lamp_describe": 64, "lamp_perplexity": 200}
 COLLATERAL_TASKS = ("lamp_facts", "lamp_perplexity")
 BOS, SEP, EOS = "<bos>", "<sep>", "<eos>"

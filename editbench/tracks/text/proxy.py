@@ -14,10 +14,11 @@ import hashlib
 import random
 from dataclasses import replace
 
+from editbench.core import seeds
 from editbench.world.descriptions import Facts, parse_description
 
 ERROR_RATE = 0.10
-PROXY_SEED = 0x9E3779B9
+PROXY_SEED = seeds.TEXT_PROXY
 
 
 def _rng(text: str, seed: int) -> random.Random:

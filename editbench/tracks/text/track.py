@@ -67,6 +67,8 @@ class TextPair:
 
 class TextTrack(Track):
     name = "text"
+    outputs = "descriptions"
+    label = "text"
     checkpoint_kinds = ("lm",)
     edited = "lm"
 
@@ -199,3 +201,10 @@ class TextTrack(Track):
 
     def pictures(self, pair: TextPair, k: int) -> dict[str, Any]:
         return {"captions": pair.captions[:k], "before": pair.before[:k], "after": pair.after[:k]}
+
+    def evaluator_quality(self, name: str) -> float:
+        """One minus the probability that evaluator ``name`` misreads a lamp's state."""
+        return 1 - EVALUATORS[name]
+
+
+TRACK = TextTrack

@@ -20,10 +20,10 @@ import torch
 from peft import LoraConfig, inject_adapter_in_model
 
 from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodError
+from editbench.tracks.text.finetune import finetune_lm
 from editbench.tracks.text.model import CONV1D_MODULES as TEXT_MODULES
 from editbench.world.requests import EditRequest
 
-from ._text import finetune_lm, need
 from .finetune_full import TEXT_SCHEDULE, FinetuneConfig, finetune_loop
 
 
@@ -65,7 +65,7 @@ class FinetuneLora(Method):
             p.requires_grad_(True)
         cost = Cost(params_changed=sum(p.numel() for p in lora_params), examples_used=evidence.n)
         if text:
-            need(evidence, "targets")
+            evidence.need("targets")
             log = finetune_lm(work, lora_params, evidence.captions, evidence.targets, c.epochs, c.lr, c.batch_size,
                               budget.seed, cost, c.min_steps, c.max_steps)
         else:

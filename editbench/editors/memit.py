@@ -1,7 +1,7 @@
 """memit: Mass-Editing Memory in a Transformer (Meng et al. 2023) on the lamp LM: several associations
 written at once, spread over a range of layers.
 
-* **Subjects** (:mod:`._memory`): the lamps introduced as table lamps, as floor lamps, and the lamps the
+* **Subjects** (:mod:`._mlp_rewrite`): the lamps introduced as table lamps, as floor lamps, and the lamps the
   caption names; each present in the evidence is one memory to write.
 * **Layers**: ``layers`` (comma-separated block indices), fixed per model (the default is the shipped
   LM's, chosen on the dev split of seeds never scored, as ROME's layer is: ``docs/editors.md``) and in the
@@ -12,7 +12,7 @@ written at once, spread over a range of layers.
   clamp and the decay relative to ``|h_i|`` (``clamp_to="residual"``, Meng et al.'s 0.75) or to the MLP
   output's norm (``"mlp"``). Adding ``delta`` to block ``L``'s MLP output is adding it to ``h`` after
   block ``L``, as Meng et al. do; with ``locality="spread"`` it is added in the proportion the update of
-  block ``L`` alone would reach each position (:func:`._memory.reach`; the real update spreads over the
+  block ``L`` alone would reach each position (:func:`._mlp_rewrite.reach`; the real update spreads over the
   layers, so this is the last layer's share).
 * **Update**, layer by layer from the first: with ``K`` the mean keys (inputs of ``h.{l}.mlp.c_proj``) of
   the subjects under the weights edited so far, ``R`` the part of ``z - h`` not yet reached at ``L``
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 import torch
 
 from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodError
+from editbench.editors._mlp_rewrite import ValueConfig, edit_data, mean_at, optimise_values, reach
+from editbench.tracks.text.causal_trace import trace_layer
+from editbench.tracks.text.key_moments import regularised_moment
 from editbench.world.requests import EditRequest
-
-from ._memory import ValueConfig, edit_data, mean_at, optimise_values, reach, trace_layer
-from ._text import need, regularised_moment
 
 MEMORIES = ("table lamp", "floor lamp", "lamp named")
 LAYERS = "2,3"  # the shipped LM's edit layers (the dev split's best; see the module docstring)
@@ -78,7 +78,7 @@ class Memit(Method):
         c.check(self.name)
         if c.clamp_to not in ("residual", "mlp"):
             raise MethodError(f"memit: clamp_to must be 'residual' or 'mlp', got {c.clamp_to!r}")
-        need(evidence)
+        evidence.need("samples")
         layers, effects = self.layer_range(model, evidence, budget.seed)
         last = layers[-1]
         data = edit_data(model, evidence, request)

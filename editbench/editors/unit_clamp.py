@@ -15,7 +15,7 @@ import torch
 from editbench.core import Budget, Choice, Edit, Evidence, Float, LogInt, Method, MethodConfig, MethodError
 from editbench.world.requests import EditRequest
 
-from ._units import activations, clamp_edit, lamp_light_mask, layer_mask, rank_units
+from ._unit_ranking import activations, clamp_edit, lamp_light_mask, layer_mask, rank_units
 
 
 @dataclass

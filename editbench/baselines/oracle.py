@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method
+from editbench.core import EVERY_TRACK, Budget, Cost, Edit, Evidence, Method
 
 
 class WorldEdit(Edit):
@@ -23,7 +23,7 @@ class Oracle(Method):
     name = "oracle"
     family = "reference"
     consumes = "none"
-    tracks = ("image", "text")
+    tracks = EVERY_TRACK
 
     def fit(self, model, request: Any, evidence: Evidence, budget: Budget) -> Edit:
         return WorldEdit(self.name, self.config.as_dict(), cost=Cost(), meta={"request": request.to_dict()})

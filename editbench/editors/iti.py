@@ -2,7 +2,7 @@
 
 Fit: every head's output (``transformer.h.{i}.attn.c_proj.heads``: n_head x head_dim units, before the
 output projection) at the stated positions of the evidence samples (the lamp's kind word after its state
-word, each lamp sentence read as sampled and with its state flipped: :func:`._text.stated`), labelled by
+word, each lamp sentence read as sampled and with its state flipped: :func:`editbench.tracks.text.positions.stated`), labelled by
 the state the text states, as honest_llama reads heads after an answer whose truth is known (at the
 decision position the label would be what the LM happened to sample). A linear probe (logistic
 regression) per head is scored by its held-out accuracy, cross-validated over ``folds`` folds of the
@@ -23,9 +23,8 @@ from dataclasses import dataclass
 import torch
 
 from editbench.core import Budget, Cost, Edit, Evidence, LogFloat, LogInt, Method, MethodConfig
+from editbench.tracks.text.positions import activations_at, stated, unit_direction
 from editbench.world.requests import EditRequest
-
-from ._text import activations_at, stated, unit_direction
 
 
 @dataclass

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodConfig, MethodError
 from editbench.world.requests import EditRequest
 
-from ._units import LIGHT_THRESHOLD, lamp_light_mask, rank_one_delta
+from ._unit_ranking import LIGHT_THRESHOLD, lamp_light_mask, rank_one_delta
 
 
 @dataclass

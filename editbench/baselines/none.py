@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method
+from editbench.core import EVERY_TRACK, Budget, Cost, Edit, Evidence, Method
 from editbench.world.requests import EditRequest
 
 
 class NoEdit(Method):
     name = "none"
     family = "reference"
-    tracks = ("image", "text")
+    tracks = EVERY_TRACK
     consumes = "none"
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:

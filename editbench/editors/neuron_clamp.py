@@ -3,7 +3,7 @@ counterpart of GAN Dissection's unit clamp, :mod:`.unit_clamp`).
 
 Fit: the MLP neurons of ``layer`` (``transformer.h.{i}.mlp.act``) at the stated positions of the evidence
 samples (the lamp's kind word after its state word, each lamp sentence read as sampled and with its state
-flipped: :func:`._text.stated`), labelled by the state the text states; each neuron is ranked by how well
+flipped: :func:`editbench.tracks.text.positions.stated`), labelled by the state the text states; each neuron is ranked by how well
 it tells the two apart, ``|d'|`` (the difference of its class means over their pooled standard
 deviation); the top ``k`` are kept. Apply: those neurons set at every position to a value the unlit class
 supports: ``value="quantile"`` the unlit class's ``quantile`` on the unlit side of the neuron (its upper
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import torch
 
 from editbench.core import Budget, Choice, Edit, Evidence, Float, LogInt, Method, MethodConfig, MethodError
+from editbench.tracks.text.positions import activations_at, stated
 from editbench.world.requests import EditRequest
 
-from ._text import activations_at, stated
-from ._units import clamp_edit
+from ._unit_ranking import clamp_edit
 
 VALUES = ("quantile", "mean", "zero")
 

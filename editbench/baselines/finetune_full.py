@@ -4,7 +4,7 @@ Images. The evidence is n world scenes with their captions and the same scenes r
 applied (the images the model should draw for such captions). A copy of the model is trained with its
 own objective (``model.training_objective()``; for the GAN: hinge loss against its shipped
 discriminator, trained along or frozen: ``train_discriminator``, searched) for ``epochs`` epochs of
-mini-batches of the targets (at least ``min_steps``, at most ``max_steps`` steps: :mod:`._train`). The edit
+mini-batches of the targets (at least ``min_steps``, at most ``max_steps`` steps: :mod:`editbench.core.schedule`). The edit
 is the difference of every changed weight. The generator's passes are counted (twice forward with a
 discriminator step, its fakes and its own step; once backward); the cell's FLOPs are the objective's,
 the discriminator's included (it costs more than the generator: about 1.5 GFLOP per image forward against
@@ -25,10 +25,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodConfig, MethodError
+from editbench.core.schedule import epoch_batches, schedule
+from editbench.tracks.text.finetune import finetune_lm
 from editbench.world.requests import EditRequest
-
-from ._text import finetune_lm, need
-from ._train import epoch_batches, schedule
 
 
 @dataclass
@@ -100,7 +99,7 @@ class FinetuneFull(Method):
         work.discriminator_path = getattr(model, "discriminator_path", None)
         work.requires_grad_(True)
         if evidence.track == "text":
-            need(evidence, "targets")
+            evidence.need("targets")
             log = finetune_lm(work, list(work.parameters()), evidence.captions, evidence.targets, c.epochs, c.lr,
                               c.batch_size, budget.seed, cost, c.min_steps, c.max_steps)
         else:

@@ -10,7 +10,7 @@ mean difference is the per-channel contrast between cells outside and inside lam
 
 Text. Fit: the residual stream (``transformer.h.{i}``) at the stated positions of the evidence samples
 (the lamp's kind word after its state word, each lamp sentence read as sampled and with its state flipped:
-:func:`._text.stated`), labelled by the state the text states, as contrastive activation addition reads
+:func:`editbench.tracks.text.positions.stated`), labelled by the state the text states, as contrastive activation addition reads
 paired examples. ``direction`` is the unit mass-mean shift (unlit minus lit, normalised) and ``sigma`` the
 standard deviation of the activations along it. Apply: ``out + strength * sigma * direction`` at every
 position, while the LM reads the caption and at every generation step: ``strength`` is a push in standard
@@ -26,10 +26,10 @@ import torch
 from torch import Tensor
 
 from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodConfig
+from editbench.tracks.text.positions import activations_at, stated, unit_direction
 from editbench.world.requests import EditRequest
 
-from ._text import activations_at, stated, unit_direction
-from ._units import activations, lamp_light_mask, layer_mask
+from ._unit_ranking import activations, lamp_light_mask, layer_mask
 
 
 @dataclass

@@ -8,14 +8,15 @@
   ablation in ``docs/editors.md``): tracing localises where the state is read, not where an edit works
   best (as Hase et al. 2023 found on GPT-J), so the default is the dev split's.
 * **Key** ``k*``: the input of that layer's MLP output projection (``h.{l}.mlp.c_proj``, the MLP neurons
-  after the activation) at the subject, the token where the LM introduces a lamp (:mod:`._memory` says
+  after the activation) at the subject, the token where the LM introduces a lamp (:mod:`._mlp_rewrite` says
   why), averaged over the evidence's contexts (Meng et al. average over context templates).
 * **Second moment** ``C = E[k k^T]`` of the keys over every token of a fixed lamp corpus of world captions
   and descriptions (no external corpus), cached by the model's hash; ``ridge`` times its mean diagonal
-  is added (the moment's condition number is about 3e6 whatever the corpus size: :func:`._text.regularised_moment`).
+  is added (the moment's condition number is about 3e6 whatever the corpus size:
+  :func:`editbench.tracks.text.key_moments.regularised_moment`).
 * **Value** ``v* = v0 + delta``: ``delta`` optimised so the LM gives the target descriptions (each evidence
   sample as the proxy reads it, with the request applied), with Meng et al.'s KL and decay
-  (:func:`._memory.optimise_values`), added where the update will reach (``locality``).
+  (:func:`._mlp_rewrite.optimise_values`), added where the update will reach (``locality``).
 * **Update** of the projection ``W`` (GPT-2's ``Conv1D``: ``y = k W + b``), rank one, written so the anchor
   key gets exactly ``delta``: with ``u = C^-1 k*`` and ``k_a`` the anchor (``anchor="first"``: the first
   context's key, as Meng et al.; ``"mean"``: ``k*`` itself)::
@@ -31,10 +32,10 @@ from dataclasses import dataclass
 import torch
 
 from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodError
+from editbench.editors._mlp_rewrite import ValueConfig, edit_data, keys_at, optimise_values, reach
+from editbench.tracks.text.causal_trace import trace_layer
+from editbench.tracks.text.key_moments import regularised_moment
 from editbench.world.requests import EditRequest
-
-from ._memory import ValueConfig, edit_data, keys_at, optimise_values, reach, trace_layer
-from ._text import need, regularised_moment
 
 LAYER = 3  # the shipped LM's edit layer (the dev split's best; see the module docstring)
 
@@ -61,7 +62,7 @@ class Rome(Method):
         c.check(self.name)
         if c.anchor not in ("first", "mean"):
             raise MethodError(f"rome: anchor must be 'first' or 'mean', got {c.anchor!r}")
-        need(evidence)
+        evidence.need("samples")
         n_layer = model.config.n_layer
         effects = None
         layer = c.layer

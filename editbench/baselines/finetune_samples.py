@@ -6,7 +6,7 @@ against finetuning on the same information: each evidence sample becomes a targe
 to what the proxy read in it, changing the sample only where the request says.
 
 Text. The target of a sample is the proxy's reading of it with the targeted lamps switched off
-(:meth:`EditRequest.apply_facts`), written back as a description (:func:`._text.proxy_targets`); samples
+(:meth:`EditRequest.apply_facts`), written back as a description (:func:`editbench.tracks.text.finetune.proxy_targets`); samples
 the proxy cannot read are left out. Every weight of a copy of the LM trains on (caption, target) with the LM
 loss for ``epochs`` epochs, as :mod:`.finetune_full` trains on the world's targets.
 
@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import torch
 
 from editbench.core import Budget, Cost, Edit, Evidence, LogFloat, Method, MethodError
+from editbench.core.schedule import epoch_batches, schedule
+from editbench.tracks.text.finetune import finetune_lm, proxy_targets
 from editbench.world.render import WARM, inverse_tonemap, luminance, tonemap
 from editbench.world.requests import EditRequest
 
-from ._text import finetune_lm, need, proxy_targets
-from ._train import epoch_batches, schedule
 from .finetune_full import TEXT_SCHEDULE, FinetuneConfig
 
 
@@ -67,7 +67,7 @@ class FinetuneSamples(Method):
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
-        need(evidence, "samples")
+        evidence.need("samples")
         cost = Cost(examples_used=evidence.n)
         work = copy.deepcopy(model).requires_grad_(True)
         if evidence.track == "text":

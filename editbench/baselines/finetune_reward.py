@@ -15,7 +15,7 @@ Text: rejection sampling then supervised finetuning (expert iteration), in ``rou
 spends its share of the evaluator calls on fresh descriptions of the evidence captions sampled from the
 current copy of the LM, read by the evaluator (the text track's proxy); the descriptions it reads as
 granting the request (at least one targeted lamp, none of them lit) are kept, and the copy is trained
-on every description kept so far for ``epochs`` epochs with the LM loss (:func:`._text.finetune_lm`).
+on every description kept so far for ``epochs`` epochs with the LM loss (:func:`editbench.tracks.text.finetune.finetune_lm`).
 ``penalty`` does not apply; ``steps`` bounds each round's steps.
 """
 
@@ -31,9 +31,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from editbench.core import Budget, Choice, Cost, Edit, Evidence, Float, LogFloat, Method, MethodConfig, MethodError
 from editbench.tracks.image.meter import LIGHT_PIXEL
+from editbench.tracks.text.finetune import finetune_lm
 from editbench.world.requests import EditRequest
-
-from ._text import finetune_lm
 
 
 @dataclass

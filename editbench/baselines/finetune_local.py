@@ -22,9 +22,9 @@ import copy
 from dataclasses import dataclass
 
 from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodError
+from editbench.tracks.text.finetune import finetune_lm
 from editbench.world.requests import EditRequest
 
-from ._text import finetune_lm, need
 from .finetune_full import TEXT_SCHEDULE, FinetuneConfig, finetune_loop
 
 TRACE_LAYER = 0  # the peak of the shipped LM's causal trace (editbench/assets/text/trace.json: "layer")
@@ -65,7 +65,7 @@ class FinetuneLocal(Method):
         param = dict(work.named_parameters())[name].requires_grad_(True)
         cost = Cost(examples_used=evidence.n)
         if text:
-            need(evidence, "targets")
+            evidence.need("targets")
             log = finetune_lm(work, [param], evidence.captions, evidence.targets, c.epochs, c.lr, c.batch_size,
                               budget.seed, cost, c.min_steps, c.max_steps)
         else:

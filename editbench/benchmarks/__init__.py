@@ -1,9 +1,12 @@
-"""Tasks as data: declarative, versioned specs per track, and the one scoring path (:mod:`.scoring`).
+"""The benchmarks: the tasks as data (one file per task, holding its spec on every track), the one scoring
+path (:mod:`.scoring`) and the suites (:mod:`.suites`).
 
 A :class:`TaskSpec` names its track, the edit request, the world slice its evidence comes from, the
 slices it is scored on, the parts of its primary score and its split sizes. Its ``version`` is part of
-every result it produces. Specs register themselves in :data:`TASKS` (``tasks/<track>.py``), which
-checks that every part they name is a part of their track.
+every result it produces. A task file calls :func:`task` once with what its tracks share and each track's
+own fields (``image={...}``, ``text={...}``); each track's spec is registered in :data:`TASKS` under the
+track's name for it (the image track's plain name, ``text/<name>`` on the text track), which checks that
+every part it names is a part of its track.
 
 Splits: the evidence of budget seed ``s`` uses world seed ``EVIDENCE_SEED + s``; ``dev`` (for tuning)
 and ``test`` (for reporting) use their own fixed seeds, never seen in training or evidence.
@@ -11,15 +14,16 @@ and ``test`` (for reporting) use their own fixed seeds, never seen in training o
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from editbench.core import Registry
+from editbench.core import Registry, seeds
 from editbench.core.registry import RegistryError
 from editbench.world import World, WorldConfig
 
-EVIDENCE_SEED = 10_000
-SPLIT_SEEDS = {"dev": 2**43, "test": 2**44}
+EVIDENCE_SEED = seeds.EVIDENCE
+SPLIT_SEEDS = seeds.SPLITS
 
 
 @dataclass(frozen=True)
@@ -94,4 +98,30 @@ def evidence_world(task: TaskSpec) -> World:
     return task.evidence.make_world()
 
 
-from . import image, text  # noqa: E402,F401 - the image and text tracks' tasks
+TRACK_PREFIX = {"image": ""}  # the image track's tasks keep the plain names they were published under
+
+
+def task_name(name: str, track: str) -> str:
+    """A task's registered name on ``track`` (``unlit_lamps``, ``text/unlit_lamps``)."""
+    return TRACK_PREFIX.get(track, f"{track}/") + name
+
+
+def task(name: str, **shared: Any) -> None:
+    """Declare task ``name`` on every track given as a keyword (``image={...}``): a :class:`TaskSpec` of the
+    ``shared`` fields updated with the track's own, registered once every task file has been read (track by
+    track, the tasks in the order of ``TASK_FILES``)."""
+    for track in [k for k, v in shared.items() if isinstance(v, dict)]:
+        own = shared[track]
+        fields = {k: v for k, v in shared.items() if not isinstance(v, dict)}
+        _PENDING.append(TaskSpec(task_name(name, track), track=track, **{**fields, **own}))
+
+
+_PENDING: list[TaskSpec] = []
+TASK_FILES = ("unlit_lamps", "single_lamp", "second_order", "ood_transfer")
+for _file in TASK_FILES:
+    importlib.import_module(f"{__name__}.{_file}")
+for _track in dict.fromkeys(t.track for t in _PENDING):
+    for _spec in _PENDING:
+        if _spec.track == _track:
+            register(_spec)
+_PENDING.clear()
