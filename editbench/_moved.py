@@ -17,6 +17,8 @@ MOVED: dict[str, str] = {
     "editbench.tasks.scoring": "editbench.benchmarks.scoring",
     "editbench.harness.suites": "editbench.benchmarks.suites",
     "editbench.methods._train": "editbench.core.schedule",
+    "editbench.metrics.image": "editbench.tracks.image.metrics",
+    "editbench.metrics.text": "editbench.tracks.text.metrics",
 }
 
 

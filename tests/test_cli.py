@@ -78,9 +78,14 @@ def test_console_script_exit_code(tmp_path):
     (["check", "--exact", "--baseline", "nowhere", "--results", "nowhere"], "no such folder"),
     (["edit", "--method", "steer", "--out", "x.jpg"], ".png"),
     (["models", "layers", "--generator", "nowhere"], "does not exist"),
+    (["world", "show", "--n", "2", "--out", "blocker/x.png"], "cannot create it"),  # blocker is a file
+    (["lm-eval", "tasks", "--out", "blocker/tasks"], "cannot create it"),
+    (["run", "--out", "blocker/deeper/results"], "cannot create it"),
+    (["models", "trace", "--track", "toy", "--out", "x.png"], "invalid choice"),
 ])
 def test_user_errors_exit_2_with_one_line(argv, fragment, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "blocker").write_text("a file where a folder should be")
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("editbench: error:") and "\n" not in err and fragment in err

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from editbench.core import stats
-from editbench.metrics import image as m
 from editbench.tracks.image import load_meter
+from editbench.tracks.image import metrics as m
 from editbench.world.requests import EditRequest
 
 

@@ -21,12 +21,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-
-from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodConfig, MethodError
-from editbench.core.schedule import epoch_batches, schedule
-from editbench.tracks.text.finetune import finetune_lm
+from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodConfig
+from editbench.tracks import Offering, get_track
 from editbench.world.requests import EditRequest
 
 
@@ -43,48 +39,10 @@ class FinetuneConfig(MethodConfig):
 TEXT_SCHEDULE = {"batch_size": 8, "min_steps": 20, "max_steps": 512}  # every text finetuning's batches and cap
 
 
-def finetune_loop(model, trainable_params, evidence: Evidence, c: FinetuneConfig, seed: int, cost: Cost,
-                  objective=None) -> dict[str, float]:
-    """Train ``trainable_params`` of ``model`` on the evidence targets with the model's own objective for
-    ``c.epochs`` epochs; adds the compute to ``cost``; returns the schedule and the last losses."""
-    if evidence.targets is None:
-        raise MethodError("finetuning needs evidence of kind 'targets'")
-    objective = objective or model.training_objective()
-    D = copy.deepcopy(objective.discriminator).train()
-    objective.discriminator = D
-    opt_g = torch.optim.Adam(trainable_params, lr=c.lr, betas=(0.0, 0.99))
-    opt_d = torch.optim.Adam(D.parameters(), lr=2 * c.lr, betas=(0.0, 0.99)) if c.train_discriminator else None
-    if not c.train_discriminator:
-        D.requires_grad_(False)
-    g = torch.Generator().manual_seed(seed)
-    plan = schedule(evidence.n, c.batch_size, c.epochs, c.min_steps, c.max_steps)
-    parts: dict[str, float] = {}
-    model.train()
-    try:
-        per_step = 0.0
-        for step, idx in enumerate(epoch_batches(evidence.n, plan.batch, plan.steps, g)):
-            real = evidence.targets[idx].to(model.device)
-            caps = [evidence.captions[i] for i in idx.tolist()]
-            z = torch.randn(2, len(caps), model.config.z_dim, generator=g).to(model.device)
-            if step == 0:
-                with FlopCounterMode(display=False) as counter:
-                    parts = model.objective_step(objective, real, caps, z[0], z[1], opt_g, opt_d)
-                per_step = float(counter.get_total_flops())
-            else:
-                parts = model.objective_step(objective, real, caps, z[0], z[1], opt_g, opt_d)
-            cost.spend(forward=2 * len(idx) if opt_d is not None else len(idx), backward=len(idx), steps=1, seen=len(idx))
-            if not all(torch.isfinite(torch.tensor(v)) for v in parts.values()):
-                raise MethodError(f"finetuning diverged: {parts}")
-    finally:
-        model.eval()
-    cost.flops = (cost.flops or 0.0) + per_step * plan.steps
-    return {**plan.as_dict(), **parts}
-
-
 class FinetuneFull(Method):
     name = "finetune_full"
     family = "finetune"
-    tracks = ("image", "text")
+    tracks = Offering("finetune")  # every track that says how finetuning reaches its model
     consumes = "targets"
     Config = FinetuneConfig
     version = "2"  # lr searched up to 1e-2 (tuned at 8.7e-4 of 1e-3 on ood_transfer, n = 1)
@@ -98,12 +56,7 @@ class FinetuneFull(Method):
         work = copy.deepcopy(model)
         work.discriminator_path = getattr(model, "discriminator_path", None)
         work.requires_grad_(True)
-        if evidence.track == "text":
-            evidence.need("targets")
-            log = finetune_lm(work, list(work.parameters()), evidence.captions, evidence.targets, c.epochs, c.lr,
-                              c.batch_size, budget.seed, cost, c.min_steps, c.max_steps)
-        else:
-            log = finetune_loop(work, list(work.parameters()), evidence, c, budget.seed, cost)
+        log = get_track(evidence.track).finetune(work, list(work.parameters()), evidence, c, budget.seed, cost)
         return Edit.from_weights(self.name, c.as_dict(), model, work, cost, meta={"schedule": log})
 
 

@@ -22,10 +22,10 @@ import copy
 from dataclasses import dataclass
 
 from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Method, MethodError
-from editbench.tracks.text.finetune import finetune_lm
+from editbench.tracks import get_track
 from editbench.world.requests import EditRequest
 
-from .finetune_full import TEXT_SCHEDULE, FinetuneConfig, finetune_loop
+from .finetune_full import TEXT_SCHEDULE, FinetuneConfig
 
 TRACE_LAYER = 0  # the peak of the shipped LM's causal trace (editbench/assets/text/trace.json: "layer")
 
@@ -48,28 +48,28 @@ class FinetuneLocal(Method):
     search_spaces = {"text": {"layer": Choice(("0", "1", "2", "3")), "lr": LogFloat(1e-5, 1e-1),
                               "epochs": LogFloat(2.0, 128.0)}}
 
-    def parameter(self, model, text: bool) -> str:
-        c = self.config
-        name = f"transformer.h.{c.layer}.mlp.c_proj.weight" if text else f"{c.layer}.weight"
+    def parameter_image(self, model) -> str:
+        return f"{self.config.layer}.weight"
+
+    def parameter_text(self, model) -> str:
+        return f"transformer.h.{self.config.layer}.mlp.c_proj.weight"
+
+    def parameter(self, model, track: str) -> str:
+        """The one weight that trains on ``track`` (``parameter_<track>``: the layer's name there)."""
+        name = self.on_track("parameter", track)(model)
         if name not in dict(model.named_parameters()):
-            raise MethodError(f"finetune_local: this model has no parameter {name!r} (layer={c.layer!r})")
+            raise MethodError(f"finetune_local: this model has no parameter {name!r} (layer={self.config.layer!r})")
         return name
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
-        text = evidence.track == "text"
-        name = self.parameter(model, text)
+        name = self.parameter(model, evidence.track)
         work = copy.deepcopy(model)
         work.discriminator_path = getattr(model, "discriminator_path", None)
         work.requires_grad_(False)
         param = dict(work.named_parameters())[name].requires_grad_(True)
         cost = Cost(examples_used=evidence.n)
-        if text:
-            evidence.need("targets")
-            log = finetune_lm(work, [param], evidence.captions, evidence.targets, c.epochs, c.lr, c.batch_size,
-                              budget.seed, cost, c.min_steps, c.max_steps)
-        else:
-            log = finetune_loop(work, [param], evidence, c, budget.seed, cost)
+        log = get_track(evidence.track).finetune(work, [param], evidence, c, budget.seed, cost)
         return Edit.from_weights(self.name, c.as_dict(), model, work, cost, meta={"schedule": log, "parameter": name})
 
 

@@ -60,14 +60,15 @@ class FinetuneReward(Method):
     search_spaces = {"text": {"lr": LogFloat(1e-5, 1e-2), "epochs": LogFloat(0.25, 16.0), "rounds": Choice((1, 2, 3, 4, 6, 8))}}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
-        c = self.config
-        ev = evidence.evaluator
-        if ev is None:
+        if evidence.evaluator is None:
             raise MethodError("finetune_reward needs evaluator calls in its budget")
         if not evidence.captions:
             raise MethodError("finetune_reward needs at least one caption")
-        if evidence.track == "text":
-            return self.fit_text(model, request, evidence, budget)
+        return self.on_track("fit", evidence.track)(model, request, evidence, budget)
+
+    def fit_image(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
+        c = self.config
+        ev = evidence.evaluator
         work = copy.deepcopy(model).train().requires_grad_(True)
         opt = torch.optim.Adam(work.parameters(), lr=c.lr, betas=(0.0, 0.99))
         g = torch.Generator().manual_seed(budget.seed)
@@ -112,7 +113,6 @@ class FinetuneReward(Method):
             work.eval()
         cost.flops = per_step * steps
         return Edit.from_weights(self.name, c.as_dict(), model, work, cost, meta={"steps": steps})
-
 
     def fit_text(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config

@@ -65,17 +65,20 @@ class FinetuneSamples(Method):
     track_configs = {"text": {"epochs": 20.0, "lr": 1e-4, **TEXT_SCHEDULE}}
     search_spaces = {"text": {"epochs": LogFloat(2.0, 128.0), "lr": LogFloat(1e-5, 1e-2)}}
 
-    def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
+    def fit_text(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
+        c = self.config
+        cost = Cost(examples_used=evidence.n)
+        work = copy.deepcopy(model).requires_grad_(True)
+        caps, texts = proxy_targets(evidence, request)
+        log = finetune_lm(work, list(work.parameters()), caps, texts, c.epochs, c.lr, c.batch_size, budget.seed,
+                          cost, c.min_steps, c.max_steps)
+        return Edit.from_weights(self.name, c.as_dict(), model, work, cost, meta={"schedule": log, "targets": len(texts)})
+
+    def fit_image(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
         evidence.need("samples")
         cost = Cost(examples_used=evidence.n)
         work = copy.deepcopy(model).requires_grad_(True)
-        if evidence.track == "text":
-            caps, texts = proxy_targets(evidence, request)
-            log = finetune_lm(work, list(work.parameters()), caps, texts, c.epochs, c.lr, c.batch_size, budget.seed,
-                              cost, c.min_steps, c.max_steps)
-            return Edit.from_weights(self.name, c.as_dict(), model, work, cost,
-                                     meta={"schedule": log, "targets": len(texts)})
         targets = image_targets(evidence, request).to(model.device)
         z, caps = evidence.noise.to(model.device), evidence.captions
         plan = schedule(evidence.n, c.batch_size, c.epochs, c.min_steps, c.max_steps)

@@ -55,22 +55,29 @@ class PromptSearch(Method):
         if ev is not None and evidence.captions:
             per = max(1, min(len(evidence.captions), ev.remaining // len(cands)))
             g = torch.Generator().manual_seed(budget.seed)
+            score = self.on_track("score", evidence.track)
             for clause in cands:
                 if ev.remaining < per:
                     break
                 caps = [rewrite_lamp_clause(c, clause) for c in evidence.captions[:per]]
-                if evidence.track == "text":
-                    facts = ev(model.generate(caps, model.make_noise(per, budget.seed + len(scores))))
-                    scores[clause] = sum(f is not None and f.n_lamps > 0 and f.n_lit == 0 for f in facts) / per
-                    continue
-                z = torch.randn(per, model.config.z_dim, generator=g)
-                r = ev(model.generate(caps, z=z))
-                unlit_rooms = ((r.count > 0) & (r.lit.sum(1) == 0)).float().mean()
-                scores[clause] = float(unlit_rooms - 0.01 * r.light1.mean())
+                scores[clause] = score(model, caps, ev, g, budget.seed + len(scores))
         best = max(scores, key=scores.get) if scores else cands[0]
         return Edit(self.name, self.config.as_dict(), prompt={"clause": best},
                     cost=Cost(params_changed=0, examples_used=evidence.n, forward=ev.calls if ev is not None else 0),
                     meta={"scores": {k: round(v, 4) for k, v in scores.items()}, "clause": best})
+
+    @staticmethod
+    def score_image(model, caps: list[str], ev, g: torch.Generator, seed: int) -> float:
+        """Images: the share of rooms with lamps the meter reads all unlit, less a hundredth of the light left."""
+        r = ev(model.generate(caps, z=torch.randn(len(caps), model.config.z_dim, generator=g)))
+        unlit_rooms = ((r.count > 0) & (r.lit.sum(1) == 0)).float().mean()
+        return float(unlit_rooms - 0.01 * r.light1.mean())
+
+    @staticmethod
+    def score_text(model, caps: list[str], ev, g: torch.Generator, seed: int) -> float:
+        """Text: the share of descriptions with lamps that the proxy reads all unlit."""
+        facts = ev(model.generate(caps, model.make_noise(len(caps), seed)))
+        return sum(f is not None and f.n_lamps > 0 and f.n_lit == 0 for f in facts) / len(caps)
 
 
 METHOD = PromptSearch

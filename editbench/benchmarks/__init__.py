@@ -109,19 +109,48 @@ def task_name(name: str, track: str) -> str:
 def task(name: str, **shared: Any) -> None:
     """Declare task ``name`` on every track given as a keyword (``image={...}``): a :class:`TaskSpec` of the
     ``shared`` fields updated with the track's own, registered once every task file has been read (track by
-    track, the tasks in the order of ``TASK_FILES``)."""
+    track, the tasks in the order of ``TASK_FILES``). A track folder may pose the task too, from its own
+    ``Track.tasks`` (task -> its fields), without editing this file."""
+    fields = {k: v for k, v in shared.items() if not isinstance(v, dict)}
+    _SHARED[name] = fields
     for track in [k for k, v in shared.items() if isinstance(v, dict)]:
-        own = shared[track]
-        fields = {k: v for k, v in shared.items() if not isinstance(v, dict)}
-        _PENDING.append(TaskSpec(task_name(name, track), track=track, **{**fields, **own}))
+        _PENDING.append(_spec(name, track, fields, shared[track]))
+
+
+def _spec(name: str, track: str, shared: dict[str, Any], own: dict[str, Any]) -> TaskSpec:
+    """The spec of task ``name`` on ``track``: ``shared`` updated with the track's ``own`` fields (slices may be
+    given as :class:`Slice` or as its dict)."""
+    fields = {**shared, **own}
+    as_slice = lambda s: s if isinstance(s, Slice) else Slice(**s)  # noqa: E731
+    if "evidence" in fields:
+        fields["evidence"] = as_slice(fields["evidence"])
+    if "slices" in fields:
+        fields["slices"] = tuple(as_slice(s) for s in fields["slices"])
+    try:
+        return TaskSpec(task_name(name, track), track=track, **fields)
+    except TypeError as e:
+        raise RegistryError(f"task {name!r} on track {track!r}: {e}") from None
+
+
+def _tracks_own() -> None:
+    """The task specs each track folder poses (``Track.tasks``), beyond those of the task files."""
+    from editbench.tracks import TRACKS
+
+    declared = {(t.name, t.track) for t in _PENDING}
+    for track in TRACKS.names():
+        for name, own in getattr(TRACKS.get(track), "tasks", {}).items():
+            if (task_name(name, track), track) not in declared:
+                _PENDING.append(_spec(name, track, _SHARED.get(name, {}), own))
 
 
 _PENDING: list[TaskSpec] = []
+_SHARED: dict[str, dict[str, Any]] = {}
 TASK_FILES = ("unlit_lamps", "single_lamp", "second_order", "ood_transfer")
 for _file in TASK_FILES:
     importlib.import_module(f"{__name__}.{_file}")
+_tracks_own()
 for _track in dict.fromkeys(t.track for t in _PENDING):
-    for _spec in _PENDING:
-        if _spec.track == _track:
-            register(_spec)
+    for _spec_ in _PENDING:
+        if _spec_.track == _track:
+            register(_spec_)
 _PENDING.clear()

@@ -19,6 +19,29 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+OUTPUT_ARGS = ("out", "json", "save_edit")  # the arguments that name where a command writes
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every output path the command names can be written: its nearest existing ancestor is a folder that can be
+    written into (the command creates what is missing). One line otherwise, before anything runs."""
+    import os
+
+    for name in OUTPUT_ARGS:
+        value = getattr(args, name, None)
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value).absolute()
+        if path.is_dir() and not os.access(path, os.W_OK):
+            raise UsageError(f"--{name.replace('_', '-')} {value!r}: the folder cannot be written into")
+        ancestor = path.parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+            raise UsageError(f"--{name.replace('_', '-')} {value!r}: cannot create it ({str(ancestor)!r} is not a "
+                             "folder that can be written into)")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -14,9 +14,9 @@ def edit(args: argparse.Namespace) -> int:
 
     from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
     from editbench.benchmarks.scoring import score
-    from editbench.core import Budget, UserError
+    from editbench.core import Budget
     from editbench.harness import Session, fit
-    from editbench.methods import is_builtin
+    from editbench.methods import failures_reported
     from editbench.world.viz import save_grid
 
     method = method_instance(args.method, args.config)
@@ -28,15 +28,9 @@ def edit(args: argparse.Namespace) -> int:
     request = session.track.request(task.request)
     budget = Budget(n=args.n, evaluator_calls=args.evaluator_calls, seed=EVIDENCE_SEED + args.seed)
     t0 = time.perf_counter()
-    try:
+    with failures_reported(args.method, shown=method.name):
         e = fit(method, session, request, budget, evidence_world(task), args.evaluator)
         s = score(task, e, session, split=args.split, n=args.eval_n, n_boot=300, keep=args.show)
-    except UserError:
-        raise
-    except Exception as err:
-        if is_builtin(args.method):
-            raise  # a bug inside editbench shows its traceback
-        raise UsageError(f"method {method.name!r} failed: {type(err).__name__}: {err}") from None
     seconds = time.perf_counter() - t0
     pics = s["pictures"]
     k = len(pics["before"])

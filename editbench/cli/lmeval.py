@@ -26,9 +26,9 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
-    from editbench.core import Budget, Edit, UserError, io
+    from editbench.core import Budget, Edit, io
     from editbench.harness import Session, fit
-    from editbench.methods import is_builtin
+    from editbench.methods import failures_reported
     from editbench.results.provenance import provenance
     from editbench.tracks import get_track
     from editbench.tracks.text.lm_tasks import default_folder, evaluate, task_manager
@@ -49,28 +49,16 @@ def run(args: argparse.Namespace) -> int:
         edit, name = Edit.load(args.edit), f"edit {args.edit}"
     elif args.method:
         method = method_instance(args.method, args.config)
-        try:
+        with failures_reported(args.method, shown=method.name):
             edit = fit(method, session, session.track.request(task.request),
                        Budget(args.n, args.evaluator_calls, seed=EVIDENCE_SEED + args.seed), evidence_world(task))
-        except UserError:
-            raise
-        except Exception as err:
-            if is_builtin(args.method):
-                raise
-            raise UsageError(f"method {method.name!r} failed: {type(err).__name__}: {err}") from None
         name = f"{method.name} fitted on {task.name} (n={args.n}, seed {args.seed})"
     else:
         edit, name = Edit("none"), "the unedited LM"
     if not edit.uses_model:
         raise UsageError(f"{name} does not change the LM (it answers with the world's outputs); lm-eval scores models")
-    try:
+    with failures_reported(args.method or "none", " during lm-eval"):
         results = evaluate(lm, args.tasks, folder, edit, limit=args.limit, batch_size=args.batch_size)
-    except UserError:
-        raise
-    except Exception as err:
-        if not args.method or is_builtin(args.method):
-            raise  # a bug inside editbench shows its traceback
-        raise UsageError(f"method {args.method!r} failed during lm-eval: {type(err).__name__}: {err}") from None
     seconds = time.perf_counter() - t0
     print(f"lm-eval on {name}, {seconds:.1f} s")
     for t, r in results.items():
@@ -87,24 +75,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from editbench.core import Edit, io
+    from editbench.core import Edit, MethodError, io
     from editbench.tracks.text import load_lm
 
     edit = Edit.load(args.edit)
-    if edit.hooks or edit.prompt or type(edit) is not Edit:
-        what = "hooks" if edit.hooks else ("a prompt rewrite" if edit.prompt else f"its own mechanism ({type(edit).__name__})")
-        raise UsageError(f"the edit in {args.edit!r} is not a weight change (it uses {what}); only weight edits "
-                         "(rome, memit, finetuning) export as a model folder")
     lm = load_lm(args.lm)
-    params = dict(lm.named_parameters())
-    missing = [n for n in edit.deltas if n not in params]
-    if missing:
-        raise UsageError(f"the edit in {args.edit!r} changes {missing}, which this LM does not have")
-    import torch
-
-    with torch.no_grad():
-        for n in edit.deltas:
-            params[n].add_(edit.tensors[f"delta.{n}"].to(params[n].dtype))
+    try:
+        edit.merge_into(lm)
+    except MethodError as e:
+        raise UsageError(f"the edit in {args.edit!r} does not export as a model folder: {e}") from None
 
     def fill(tmp) -> None:
         lm.save_pretrained(tmp, safe_serialization=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from editbench.core import UserError
 
 from . import check, edit, experiment, leaderboard, lmeval, methods, models, run, train, world
-from .common import Parser
+from .common import Parser, check_outputs
 
 EXIT_USAGE = 2
 GROUPS = (world, models, train, methods, edit, run, leaderboard, check, lmeval, experiment)
@@ -33,6 +33,7 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        check_outputs(args)
         return args.func(args)
     except UserError as e:
         message = " ".join(str(e).split()) or type(e).__name__

@@ -22,9 +22,10 @@ def list_(args: argparse.Namespace) -> int:
         rows.append((name, cls.family, cls.consumes, ",".join(cls.tracks), source))
     order = {"reference": 0, "edit": 1, "finetune": 2, "prompt": 3}
     rows.sort(key=lambda r: (order.get(r[1], 9), r[0]))
-    print(f"{'method':<18}{'family':<11}{'consumes':<10}{'tracks':<12}source")
+    w = max([len(r[3]) for r in rows] + [10]) + 2
+    print(f"{'method':<18}{'family':<11}{'consumes':<10}{'tracks':<{w}}source")
     for name, family, consumes, tracks, source in rows:
-        print(f"{name:<18}{family:<11}{consumes:<10}{tracks:<12}{source}")
+        print(f"{name:<18}{family:<11}{consumes:<10}{tracks:<{w}}{source}")
     return 0
 
 

@@ -8,8 +8,17 @@ import shutil
 from pathlib import Path
 
 from editbench.core.seeds import HELD_OUT
+from editbench.tracks import TRACKS
 
-from .common import Parser, UsageError, caption, load_image_model, positive_int, seed
+from .common import Parser, UsageError, caption, checkpoints, load_image_model, positive_int, seed
+
+BUILT_IN = ("image", "text")  # the tracks whose shipped models these commands report, sample and trace
+
+
+def built_in(args: argparse.Namespace, command: str) -> None:
+    """Refuse a registered track these commands know no models of (one line, exit 2)."""
+    if args.track not in BUILT_IN:
+        raise UsageError(f"{command} knows the shipped models of the tracks {list(BUILT_IN)}, not {args.track!r}")
 
 
 def ship(args: argparse.Namespace) -> int:
@@ -44,6 +53,7 @@ def ship(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
+    built_in(args, "models report")
     if args.track == "text":
         from editbench.tracks.text.checkpoints import load_lm
         from editbench.tracks.text.report import format_report, full_report
@@ -62,12 +72,10 @@ def report(args: argparse.Namespace) -> int:
 
 
 def layers(args: argparse.Namespace) -> int:
-    if args.track == "text":
-        from editbench.tracks.text.checkpoints import load_lm
+    from editbench.tracks import get_track
 
-        points = load_lm(args.lm).hook_points()
-    else:
-        points = load_image_model("generator", args.generator).hook_points()
+    track = get_track(args.track)
+    points = track.hook_points(track.load(checkpoints(args)))
     w = max(len(p) for p in points) + 2
     print(f"{'hook point':<{w}}{'units':>7}{'unit axis':>11}  positions / what it is")
     for p in points.values():
@@ -80,6 +88,7 @@ def sample(args: argparse.Namespace) -> int:
     from editbench.world import World
     from editbench.world.viz import save_grid
 
+    built_in(args, "sample")
     if args.track == "text":
         return sample_text(args)
     if args.out is None:
@@ -128,11 +137,9 @@ def sample_text(args: argparse.Namespace) -> int:
 def show_meter(args: argparse.Namespace) -> int:
     import torch
 
+    from editbench.tracks.image import views
     from editbench.world import World
     from editbench.world.viz import save_grid
-
-    def gray(m):
-        return (m / m.amax((1, 2), keepdim=True).clamp_min(1e-6))[:, None].expand(-1, 3, -1, -1)
 
     pool = args.n * 32 if args.disagree else args.n  # with --disagree: the first n of 32n samples the readers disagree on
     if args.generator is not None or args.samples or args.disagree:
@@ -141,34 +148,18 @@ def show_meter(args: argparse.Namespace) -> int:
     else:
         images = World().sample(pool, seed=args.seed).images
     if args.reader != "both":
-        M = load_image_model(args.reader, args.meter)
-        r = M.read(images)
-        labels = [f"{int(r.count[i])} lamps, {int(r.lit[i].sum())} lit, ambient {float(r.ambient[i]):.2f}"
-                  for i in range(args.n)]
-        labels += ["shade"] * args.n + ["first-order light"] * args.n + ["second-order light"] * args.n
-        out = save_grid(torch.cat([images, gray(r.shade), gray(r.light1), gray(r.light2)]), labels, args.out,
-                        cols=args.n, title="what the judge reads" if args.reader == "judge" else "what the lamp meter reads")
+        grid, labels = views.reading_grid(images, load_image_model(args.reader, args.meter).read(images))
+        out = save_grid(grid, labels, args.out, cols=args.n,
+                        title="what the judge reads" if args.reader == "judge" else "what the lamp meter reads")
         print(f"wrote {out}")
         return 0
     proxy, judge = load_image_model("meter", args.meter).read(images), load_image_model("judge", None).read(images)
-    keep = torch.arange(len(images))
-    if args.disagree:
-        differ = (proxy.count != judge.count) | (proxy.lit.sum(1) != judge.lit.sum(1))
-        keep = keep[differ][: args.n]
-        if len(keep) == 0:
-            raise UsageError(f"the readers agree on all {pool} samples; try another --seed")
-    keep = keep[: args.n]
-    k = len(keep)
-
-    def said(r, i: int) -> str:
-        return f"{int(r.count[i])} lamps, {int(r.lit[i].sum())} lit"
-
-    labels = [f"proxy {said(proxy, i)} | judge {said(judge, i)}" for i in keep.tolist()]
-    labels += ["proxy: shade"] * k + ["judge: shade"] * k + ["proxy: light"] * k + ["judge: light"] * k
-    grid = torch.cat([images[keep], gray(proxy.shade[keep]), gray(judge.shade[keep]), gray(proxy.light1[keep]),
-                      gray(judge.light1[keep])])
-    out = save_grid(grid, labels, args.out, cols=k, title="the proxy meter and the judge on the same images")
-    print(f"wrote {out} ({k} images)")
+    keep = views.disagreements(proxy, judge)[: args.n] if args.disagree else torch.arange(len(images))[: args.n]
+    if len(keep) == 0:
+        raise UsageError(f"the readers agree on all {pool} samples; try another --seed")
+    grid, labels = views.readers_grid(images, proxy, judge, keep)
+    out = save_grid(grid, labels, args.out, cols=len(keep), title="the proxy meter and the judge on the same images")
+    print(f"wrote {out} ({len(keep)} images)")
     return 0
 
 
@@ -177,6 +168,7 @@ def trace(args: argparse.Namespace) -> int:
     from editbench.core import io
     from editbench.experiments import traces
 
+    built_in(args, "models trace")
     if args.track == "text":
         from editbench.tracks.text.checkpoints import load_lm
 
@@ -205,7 +197,7 @@ def trace(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("sample", help="sample a track's model for a caption: images (a grid) or descriptions")
-    p.add_argument("--track", choices=("image", "text"), default="image")
+    p.add_argument("--track", choices=TRACKS.names(), default="image")
     p.add_argument("--caption", type=caption, default=None, help="one caption for every sample (default: captions of "
                    "sampled world scenes, shown under each image)")
     p.add_argument("--n", type=positive_int, default=16)
@@ -219,7 +211,7 @@ def register(sub) -> None:
     models = sub.add_parser("models", help="the reference models")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=Parser)
     p = msub.add_parser("report", help="recompute every model-card figure from the weights")
-    p.add_argument("--track", choices=("image", "text"), default="image")
+    p.add_argument("--track", choices=TRACKS.names(), default="image")
     p.add_argument("--n", type=positive_int, default=2000, help="held-out renders and samples")
     p.add_argument("--json", action="store_true")
     p.add_argument("--seed", type=int, default=HELD_OUT, help="held-out evaluation seed (>= 2**41; the cards use 2**41)")
@@ -248,7 +240,7 @@ def register(sub) -> None:
     p.set_defaults(func=show_meter)
     p = msub.add_parser("trace", help="where the editors' layers come from: the LM's causal trace (text) or the "
                         "generator's per-layer unit dissection (image)")
-    p.add_argument("--track", choices=("image", "text"), default="text")
+    p.add_argument("--track", choices=TRACKS.names(), default="text")
     p.add_argument("--n", type=positive_int, default=None, help="rooms of the fixed corpus (text: 256; image: 256)")
     p.add_argument("--draws", type=positive_int, default=None, help="text: noise draws per fact (default 10)")
     p.add_argument("--json", default=None, help="write the figures as JSON (the model card's: "
@@ -259,7 +251,7 @@ def register(sub) -> None:
     p.add_argument("--lm", default=None)
     p.set_defaults(func=trace)
     p = msub.add_parser("layers", help="list the edited model's hook points (units, unit axis, positions)")
-    p.add_argument("--track", choices=("image", "text"), default="image")
+    p.add_argument("--track", choices=TRACKS.names(), default="image")
     p.add_argument("--generator", default=None)
     p.add_argument("--lm", default=None)
     p.set_defaults(func=layers)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from editbench.tracks import TRACKS
+
 from .common import UsageError, add_executor_args, checkpoints, csv, executor_from
 
 
@@ -96,7 +98,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("run", help="run a suite: tasks x methods x budgets x seeds, resumable")
     p.add_argument("--suite", choices=SUITES.names(), default="quick")
-    p.add_argument("--track", default=None, help="only this track's tasks (image, text)")
+    p.add_argument("--track", default=None, choices=TRACKS.names(), help="only this track's tasks")
     p.add_argument("--tasks", type=csv(str), default=None, help="comma-separated (default: all)")
     p.add_argument("--methods", type=csv(str), default=None, help="comma-separated (default: all registered)")
     p.add_argument("--budgets", type=csv(int), default=None)

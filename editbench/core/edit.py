@@ -123,6 +123,25 @@ class Edit:
         return track.pair(session, self, request, inputs)
 
     # -- applying --------------------------------------------------------------------------------------
+    def merge_into(self, model: nn.Module) -> nn.Module:
+        """Add this edit's weight deltas to ``model`` for good (in the spirit of peft's ``merge_and_unload``) and
+        return it: the model then computes what :meth:`applied` computes, with no hook. Only a pure weight edit
+        merges; a MethodError (one line) for hooks, a prompt rewrite, an edit of its own kind or a weight the
+        model does not have, before anything changes."""
+        if self.hooks or self.prompt or not self.uses_model or type(self).applied is not Edit.applied:
+            what = ("hooks" if self.hooks else "a prompt rewrite" if self.prompt else
+                    f"its own mechanism ({type(self).__name__})")
+            raise MethodError(f"edit {self.method!r} is not a weight change (it uses {what}); only weight edits merge "
+                              "into a model")
+        params = dict(model.named_parameters())
+        missing = [n for n in self.deltas if n not in params]
+        if missing:
+            raise MethodError(f"edit {self.method!r} changes {missing}, which the model does not have")
+        with torch.no_grad():
+            for name in self.deltas:
+                params[name].add_(self.tensors[f"delta.{name}"].to(params[name].device, params[name].dtype))
+        return model
+
     def hook_fn(self, point: HookPoint, spec: dict[str, Any]) -> Callable[[Tensor], Tensor]:
         """The function that replaces ``point``'s output for one entry of ``hooks``."""
         op = spec["op"]

@@ -131,7 +131,8 @@ class MethodConfig:
 
 
 class Method:
-    """Base class of every method. Subclasses set the class attributes and implement :meth:`fit`.
+    """Base class of every method. Subclasses set the class attributes and implement :meth:`fit`, or one
+    ``fit_<track>`` per track they declare (``fit_image``, ``fit_text``: the contract calls the evidence's).
 
     ``consumes``: the evidence kind it needs; ``uses_evaluator``: whether it spends evaluator calls;
     ``tracks``: the tracks it works on; ``search_space``: config field -> dimension (:mod:`.search`: a range on a
@@ -178,7 +179,18 @@ class Method:
         return cls.search_spaces.get(track or "", cls.search_space)
 
     def fit(self, model: nn.Module, request: Any, evidence: Evidence, budget: Budget) -> Edit:
-        raise NotImplementedError
+        """Fit on the evidence's track. A method that reaches every track the same way (through the track's own
+        hooks, e.g. :meth:`editbench.tracks.Track.finetune`) overrides ``fit``; one whose tracks differ in how it
+        reaches the model writes ``fit_<track>`` for each, which this default calls."""
+        return self.on_track("fit", evidence.track)(model, request, evidence, budget)
+
+    def on_track(self, stem: str, track: str) -> Callable[..., Any]:
+        """The method's ``<stem>_<track>`` (its per-track variant of ``stem``); a MethodError where it has none."""
+        fn = getattr(self, f"{stem}_{track}", None)
+        if not callable(fn):
+            raise MethodError(f"method {self.name!r} has no {stem}_{track}: it does not say how it works on track "
+                              f"{track!r}")
+        return fn
 
     def run(self, model: nn.Module, request: Any, evidence: Evidence, budget: Budget) -> Edit:
         """``fit`` with the harness's checks: timing, cost bookkeeping, finite tensors, budget kept."""
@@ -215,3 +227,14 @@ def check_method_class(name: str, cls: Any) -> None:
         raise RegistryError(f"method {name!r} has no name; set the class attribute name")
     if ":" not in name and cls.name != name:
         raise RegistryError(f"method registered as {name!r} is named {cls.name!r}; register it under its name")
+
+
+def check_fits(name: str, cls: type[Method]) -> None:
+    """A method that keeps the contract's ``fit`` has a ``fit_<track>`` for every track it declares by name."""
+    from .registry import RegistryError
+
+    if cls.fit is Method.fit and isinstance(cls.tracks, tuple) and not isinstance(cls.tracks, EveryTrack):
+        missing = [t for t in cls.tracks if not callable(getattr(cls, f"fit_{t}", None))]
+        if missing:
+            raise RegistryError(f"method {name!r} declares tracks {missing} but has no fit_<track> for them (and "
+                                "does not override fit)")

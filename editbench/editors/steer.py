@@ -60,9 +60,7 @@ class Steer(Method):
     search_spaces = {"text": {"layer": Choice(tuple(f"transformer.h.{i}" for i in range(4))),
                               "strength": LogFloat(0.05, 32.0)}}  # standard deviations
 
-    def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
-        if evidence.track == "text":
-            return self.fit_text(model, request, evidence)
+    def fit_image(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
         acts = activations(model, c.layer, evidence)
         r = evidence.readings
@@ -88,7 +86,7 @@ class Steer(Method):
                           {"direction_from": how, "n_lit": int(lit.sum()), "n_unlit": int(unlit.sum()),
                            "sigma": round(float(sigma), 4), "mean_difference_norm": round(float(norm), 4)})
 
-    def fit_text(self, model, request: EditRequest, evidence: Evidence) -> Edit:
+    def fit_text(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config
         d = stated(model, evidence)
         acts = activations_at(model, [c.layer], d)[c.layer]

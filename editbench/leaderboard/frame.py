@@ -70,7 +70,7 @@ def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
         "proxy_per_image": {p: np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
                             for p, v in (proxy.get("per_image") or {}).items()} or None,
         "evidence_primary": (slices.get("evidence_slice") or {}).get("primary", math.nan),
-        "fidelity": float(np.mean([s["fidelity"] for s in slices.values()])) if slices else math.nan,
+        "fidelity": float(np.mean([s.get("fidelity", math.nan) for s in slices.values()])) if slices else math.nan,
         "fit_s": cost.get("fit_seconds", math.nan), "evaluator_calls": cost.get("evaluator_calls", 0),
         "params_changed": cost.get("params_changed", 0), "examples_used": cost.get("examples_used", 0),
         "evidence": rec.get("evidence") or _evidence_kind(c["method"]),

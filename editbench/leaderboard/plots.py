@@ -51,7 +51,8 @@ def _save_panels(plt, fig, axes, n: int, out: Path) -> Path:
     for ax in list(axes.flat)[n:]:
         ax.set_axis_off()
     handles, labels = _legend(axes)
-    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
+    if labels:  # none where no panel has a line (e.g. no cell counted its FLOPs)
+        fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     io.write_with(out, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)

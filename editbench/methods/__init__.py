@@ -23,12 +23,14 @@ names still import (:mod:`editbench._moved`), with a DeprecationWarning that giv
 from __future__ import annotations
 
 import pkgutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from editbench import baselines, editors
 from editbench._moved import MOVED
-from editbench.core import Method, Registry
-from editbench.core.method import EveryTrack, check_method_class
+from editbench.core import Method, MethodError, Registry, UserError
+from editbench.core.method import EveryTrack, check_fits, check_method_class
 from editbench.core.registry import RegistryError
 
 ENTRY_POINT_GROUP = "editbench.methods"
@@ -42,6 +44,7 @@ def _check(name: str, cls: Any) -> None:
     unknown = [] if isinstance(cls.tracks, EveryTrack) else [t for t in cls.tracks if t not in TRACKS]
     if unknown:
         raise RegistryError(f"method {name!r} declares unknown track(s) {unknown}; known: {TRACKS.names()}")
+    check_fits(name, cls)
     for folder, families in FOLDERS.items():
         if cls.__module__.startswith(folder.__name__ + ".") and cls.family not in families:
             raise RegistryError(f"method {name!r} in {folder.__name__} is of family {cls.family!r}; that folder holds "
@@ -60,6 +63,21 @@ for _folder in FOLDERS:
 def resolve(name: str) -> type[Method]:
     """A method class by registered name, ``module:Class`` or ``file.py:Class``."""
     return METHODS.get(name)
+
+
+@contextmanager
+def failures_reported(method: str, during: str = "", shown: str | None = None) -> Iterator[None]:
+    """Inside, a failure of method ``method`` (a name or reference) that is not one of editbench's own is bad
+    input: a one-line MethodError (``method '<shown>' failed<during>: ValueError: ...``). A built-in's failure
+    is a bug inside editbench and keeps its traceback; a UserError passes as it is."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as err:
+        if is_builtin(method):
+            raise
+        raise MethodError(f"method {(shown or method)!r} failed{during}: {type(err).__name__}: {err}") from None
 
 
 def is_builtin(name: str) -> bool:

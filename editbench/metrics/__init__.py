@@ -9,9 +9,11 @@ Three kinds:
 * ``measure``: one number per scored slice, reported and gated but not part of the primary (e.g. the
   Frechet distance to the world's answer, lower is better).
 
-A metric is registered once (:func:`register`, with its direction and meaning) and implemented per track
-(:func:`implement`, beside the track's functions in ``metrics/<track>.py``): ``efficacy`` is one concept
-read from meter readings on images and from parsed facts on text. Tasks name parts, the scorer computes
+A metric is defined once, here (:func:`register`, with its direction and meaning), and implemented by each
+track in its own folder (``tracks/<name>/metrics.py``: the track's :meth:`~editbench.tracks.Track.metrics`,
+registered with :func:`implement` for every registered track): ``efficacy`` is one concept read from meter
+readings on images and from parsed facts on text. A track may define metrics of its own
+(:attr:`~editbench.tracks.Track.metric_definitions`). Tasks name parts, the scorer computes
 what the task names, the gate reads directions from here and the leaderboard shows whatever parts the
 results hold. ``metrics`` knows no method and no task.
 """
@@ -87,4 +89,37 @@ def direction(name: str) -> int:
     return 1 if name == "primary" else METRICS.get(name).direction
 
 
-from . import image, text  # noqa: E402,F401 - the image and text tracks' metrics
+# ---- every metric, defined once (the order is the tables' and the result files') ---------------------------
+for _name, _description in (
+        ("efficacy", "share of the targeted lit lamps that are off after the edit"),
+        ("retention", "the lamps stay, unlit (images: IoU of the lamp shades before and after)"),
+        ("locality", "nothing else changes (images: no change outside the lamps' light and shades)"),
+        ("no_darkening", "the room is not simply darker (images: the ambient level did not fall)"),
+        ("second_order_removed", "share of the second-order light (walls, floor, bed, window) that is gone"),
+        ("cause", "RAVEL's cause: the target lamp is off"),
+        ("isolate", "RAVEL's isolate: the other lit lamps are unchanged")):
+    register(Metric(_name, "part", +1, _description))
+register(Metric("disentangle", "derived", +1, "RAVEL's disentangle: the mean of cause and isolate",
+                needs=("cause", "isolate"), combine=lambda m: (m["cause"] + m["isolate"]) / 2))
+register(Metric("fidelity", "measure", -1, "distance of the edited outputs to the world's answer (images: Frechet "
+                "distance in meter features to renders of the requested scenes); lower is better"))
+register(Metric("locality_l1", "measure", -1, "mean absolute change outside the lamps' first-order light"))
+register(Metric("feature_shift", "measure", -1, "relative change of the meter features"))
+register(Metric("fluency", "part", +1, "the edited output is well-formed (text: the description parses)"))
+
+
+def _implement_tracks() -> None:
+    """Every registered track's definitions and implementations (image first, as the registry lists them)."""
+    from editbench.tracks import get_track
+
+    for name in TRACKS.names():
+        track = get_track(name)
+        for metric, (kind, sign, description) in track.metric_definitions.items():
+            register(Metric(metric, kind, sign, description))
+        for metric, fn in track.metrics().items():
+            implement(metric, name, fn)
+
+
+from editbench.tracks import TRACKS  # noqa: E402 - tracks sit below metrics; imported after the definitions
+
+_implement_tracks()

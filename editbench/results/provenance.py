@@ -4,6 +4,7 @@ and whatever the track adds (the reader's accuracy)."""
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -13,6 +14,9 @@ LIBRARIES = ("torch", "diffusers", "transformers", "peft", "numpy", "safetensors
 
 
 def git() -> dict[str, Any]:
+    """The checkout's commit and whether tracked files differ from it. A copy of the tree without its ``.git`` (a
+    cluster node or a GPU machine sent the files alone) names its commit in ``EDITBENCH_COMMIT``, recorded as
+    such (``dirty`` then unknown)."""
     root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
@@ -22,6 +26,8 @@ def git() -> dict[str, Any]:
             return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         pass
+    if os.environ.get("EDITBENCH_COMMIT"):
+        return {"commit": os.environ["EDITBENCH_COMMIT"], "dirty": None, "source": "EDITBENCH_COMMIT"}
     return {"commit": None, "dirty": None}
 
 

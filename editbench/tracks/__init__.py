@@ -19,6 +19,10 @@ out-of-tree track arrives through the ``editbench.tracks`` entry-point group):
 * ``oracle_pair(...)``: the world's own answer (the renderer with the request applied): the oracle is a
   capability of the track;
 * ``hook_points(models)``: the layers editors may hook, with the axis holding their units;
+* ``metrics()``: its implementation of each score part and measure it scores (``tracks/<name>/metrics.py``);
+  the benchmarks' task specs it poses are data too (``tasks``: task -> its own fields);
+* ``finetune(model, params, evidence, config, seed, cost)``: how finetuning reaches its model (optional;
+  methods declaring ``tracks = Offering("finetune")`` run on every track that has it);
 * ``collateral(session, edit)``: scores of the edited model outside the task (optional).
 """
 
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import pkgutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar
 
 from editbench.core import Budget, Edit, Evidence, HookPoint, Registry
@@ -43,6 +47,12 @@ class Track(ABC):
     evaluators: ClassVar[tuple[str, ...]] = ("proxy",)  # evaluators of graded quality, the default first
     outputs: ClassVar[str] = "outputs"  # what its model produces, in the tables' words ("images", "descriptions")
     label: ClassVar[str] = ""  # how the tables name the track in a sentence ("leads in images"); default: its name
+
+    # the benchmark tasks the track poses beyond the task files' (benchmarks/<task>.py): task -> its fields
+    # (version, parts, description; request, evidence and slices where the task files do not give them)
+    tasks: ClassVar[dict[str, dict[str, Any]]] = {}
+    # metrics the track defines beyond those of :mod:`editbench.metrics`: name -> (kind, direction, description)
+    metric_definitions: ClassVar[dict[str, tuple[str, int, str]]] = {}
 
     @abstractmethod
     def load(self, checkpoints: dict[str, str | None], device: str = "cpu") -> dict[str, Any]:
@@ -88,6 +98,11 @@ class Track(ABC):
         """The edited model's hook points."""
 
     @abstractmethod
+    def metrics(self) -> dict[str, Callable[[Any], Any]]:
+        """The track's implementation of each metric it scores (score parts: a pair -> per-output scores in [0, 1],
+        NaN where a part does not apply; measures: a pair -> one number), by metric name."""
+
+    @abstractmethod
     def effect(self, pair: Any) -> float:
         """How much of what the request removes is gone, as the reader measures it (0: nothing, 1:
         all); the direction check every method gets."""
@@ -112,6 +127,20 @@ class Track(ABC):
         track does not know it); the trust study's x axis."""
         return float("nan")
 
+    def finetune(self, model: Any, params: list[Any], evidence: Evidence, config: Any, seed: int, cost: Any
+                 ) -> dict[str, Any]:
+        """How finetuning reaches the track's model: train ``params`` of ``model`` (a copy the method owns) with the
+        model's own objective on the evidence's captions and ``targets`` for ``config.epochs`` epochs of seeded
+        mini-batches (the track reads ``epochs``, ``lr``, ``batch_size``, ``min_steps`` and ``max_steps`` of the
+        method's ``config``, and any field its objective has), adding the compute to ``cost``; returns the schedule
+        and the last losses. Optional: a track without it offers no finetuning on its model's own objective."""
+        raise NotImplementedError(f"track {self.name!r} offers no finetuning")
+
+    @classmethod
+    def offers(cls, hook: str) -> bool:
+        """Whether the track implements the optional ``hook`` (e.g. ``finetune``)."""
+        return getattr(cls, hook, None) is not getattr(Track, hook, None)
+
     def collateral(self, session: Any, edit: Edit) -> dict[str, Any] | None:
         """What ``edit`` does to what it should leave alone, measured outside the task (for text: lm-eval's
         ``lamp_facts`` and ``lamp_perplexity``, edited and unedited); None where the track has no such measure."""
@@ -129,6 +158,30 @@ TRACKS: Registry[type[Track]] = Registry("track", check=_check_track, entry_poin
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: (i.name != "image", i.name)):  # image first
     if _info.ispkg:  # a track is a folder whose track.py exports TRACK
         TRACKS.add(_info.name, f"{__name__}.{_info.name}.track:TRACK")
+
+
+class Offering(Sequence):
+    """``tracks`` of a method that works on every track offering ``hook`` (``Offering("finetune")``: those whose
+    class implements :meth:`Track.finetune`), those added later included; resolved from the registry when read."""
+
+    def __init__(self, hook: str):
+        self.hook = hook
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(n for n in TRACKS.names() if TRACKS.get(n).offers(self.hook))
+
+    def __getitem__(self, i):  # noqa: ANN001 - Sequence's signature
+        return self._names()[i]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __contains__(self, track: object) -> bool:
+        return isinstance(track, str) and track in TRACKS and TRACKS.get(track).offers(self.hook)
+
+    def __repr__(self) -> str:
+        return f"Offering({self.hook!r})"
+
 
 _INSTANCES: dict[str, Track] = {}
 

@@ -212,6 +212,11 @@ class ImageTrack(Track):
             out[reader] = ImagePair(before, after, M.read(before), after_reading, after_reading, request, inputs.captions)
         return out
 
+    def metrics(self) -> dict[str, Any]:
+        from .metrics import IMPLEMENTATIONS
+
+        return IMPLEMENTATIONS
+
     def effect(self, pair: ImagePair) -> float:
         """Share of first-order lamp light the meter no longer reads (mean over images)."""
         before = float(pair.before_reading.light1.sum((1, 2)).mean())
@@ -220,6 +225,13 @@ class ImageTrack(Track):
 
     def pictures(self, pair: ImagePair, k: int) -> dict[str, Tensor]:
         return {"before": pair.before[:k].cpu(), "after": pair.after[:k].cpu(), "captions": pair.captions[:k]}
+
+    def finetune(self, model: Any, params: list[Any], evidence: Evidence, config: Any, seed: int, cost: Any
+                 ) -> dict[str, Any]:
+        """The generator's own GAN objective on the target images (:mod:`.finetune`)."""
+        from .finetune import finetune_generator
+
+        return finetune_generator(model, params, evidence, config, seed, cost)
 
     def evaluator_quality(self, name: str) -> float:
         """The shipped card's per-lamp on/off accuracy of evaluator ``name`` on renders."""

@@ -104,61 +104,17 @@ def build_docs(task: str) -> list[dict[str, Any]]:
     return docs
 
 
-_MULTIPLE_CHOICE = """output_type: multiple_choice
-doc_to_text: context
-doc_to_choice: choices
-doc_to_target: gold
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-"""
-_YAML = {
-    "lamp_state": _MULTIPLE_CHOICE,
-    "lamp_facts": _MULTIPLE_CHOICE,
-    "lamp_describe": """output_type: generate_until
-doc_to_text: context
-doc_to_target: caption
-generation_kwargs:
-  until: ["<eos>"]
-  do_sample: false
-  max_gen_toks: 128
-process_results: !function utils.process_describe
-metric_list:
-  - metric: parses
-    aggregation: mean
-    higher_is_better: true
-  - metric: follows
-    aggregation: mean
-    higher_is_better: true
-""",
-    "lamp_perplexity": """output_type: loglikelihood
-doc_to_text: context
-doc_to_target: target
-process_results: !function utils.process_perplexity
-metric_list:
-  - metric: word_perplexity
-    aggregation: weighted_perplexity
-    higher_is_better: false
-  - metric: nll_per_word
-    aggregation: mean
-    higher_is_better: false
-""",
-}
-
-_UTILS = '''"""lm-eval hooks of the lamp tasks (written by `editbench lm-eval tasks`): editbench's exact parser scores."""
-
-from editbench.tracks.text.lm_tasks import process_describe, process_perplexity  # noqa: F401
-'''
+DEFINITIONS = Path(__file__).parent / "lm_eval_tasks"  # each task's YAML body and the utils.py lm-eval imports
 
 
 def write_tasks(out: str | Path, tasks: tuple[str, ...] = TASKS) -> list[Path]:
-    """Write each task's YAML and JSONL data (and the shared ``utils.py``) into ``out``; returns the YAMLs.
+    """Write each task's YAML (its body from ``lm_eval_tasks/<task>.yaml``, the package's data, with the path of
+    its data) and JSONL data (and the shared ``utils.py``) into ``out``; returns the YAMLs.
     The YAMLs name their data by absolute path (lm-eval's ``datasets`` resolves relative paths from the
     working directory), so write them again after moving the folder."""
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    io.write_text(out / "utils.py", _UTILS)
+    io.write_text(out / "utils.py", (DEFINITIONS / "utils.py").read_text())
     written = []
     for task in tasks:
         docs = build_docs(task)
@@ -166,7 +122,8 @@ def write_tasks(out: str | Path, tasks: tuple[str, ...] = TASKS) -> list[Path]:
         head = (f"# editbench lamp task (task version {TASK_VERSION}); regenerate: editbench lm-eval tasks --out DIR\n"
                 f"task: {task}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {out / (task + '.jsonl')}\n"
                 "test_split: test\n")
-        written.append(io.write_text(out / f"{task}.yaml", head + _YAML[task] + f"metadata:\n  version: {TASK_VERSION}\n"))
+        body = (DEFINITIONS / f"{task}.yaml").read_text()
+        written.append(io.write_text(out / f"{task}.yaml", head + body + f"metadata:\n  version: {TASK_VERSION}\n"))
     return written
 
 

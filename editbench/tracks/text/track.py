@@ -169,6 +169,11 @@ class TextTrack(Track):
             out[reader] = TextPair(before, after, r(before), after_facts, after_facts, request, inputs.captions)
         return out
 
+    def metrics(self) -> dict[str, Any]:
+        from .metrics import IMPLEMENTATIONS
+
+        return IMPLEMENTATIONS
+
     def effect(self, pair: TextPair) -> float:
         """Share of the targeted lamps described lit before the edit that are no longer described lit."""
         lit_before = lit_after = 0
@@ -201,6 +206,15 @@ class TextTrack(Track):
 
     def pictures(self, pair: TextPair, k: int) -> dict[str, Any]:
         return {"captions": pair.captions[:k], "before": pair.before[:k], "after": pair.after[:k]}
+
+    def finetune(self, model: Any, params: list[Any], evidence: Evidence, config: Any, seed: int, cost: Any
+                 ) -> dict[str, Any]:
+        """The LM loss on the (caption, target description) pairs (:func:`.finetune.finetune_lm`)."""
+        from .finetune import finetune_lm
+
+        evidence.need("targets")
+        return finetune_lm(model, params, evidence.captions, evidence.targets, config.epochs, config.lr,
+                           config.batch_size, seed, cost, config.min_steps, config.max_steps)
 
     def evaluator_quality(self, name: str) -> float:
         """One minus the probability that evaluator ``name`` misreads a lamp's state."""

@@ -1,5 +1,6 @@
-"""Text-track metrics: the same parts as the image track, read exactly from parsed descriptions, paired
-on caption and sampling noise, plus ``fluency`` (the text parses).
+"""The text track's metrics: the same parts as the image track, read exactly from parsed descriptions, paired
+on caption and sampling noise, plus ``fluency`` (the text parses); ``IMPLEMENTATIONS`` is what
+:mod:`editbench.metrics` registers for the track.
 
 Per output, with ``b`` the facts of the unedited description, ``a`` those of the edited one and the
 target lamps the request names among ``b``'s lamps (by place):
@@ -29,8 +30,6 @@ import torch
 from torch import Tensor
 
 from editbench.world.descriptions import Facts
-
-from . import Metric, implement, register
 
 NAN = float("nan")
 
@@ -105,9 +104,10 @@ def fidelity(after: list[Facts | None], reference: list[Facts | None]) -> float:
     return float(sum(tvds) / len(tvds))
 
 
-for _name, _fn in (("efficacy", efficacy), ("retention", retention), ("locality", locality),
-                   ("no_darkening", no_darkening), ("second_order_removed", second_order_removed),
-                   ("cause", efficacy), ("isolate", isolate)):
-    implement(_name, "text", _per_output(_fn))
-register(Metric("fluency", "part", +1, "the edited output is well-formed (text: the description parses)"), text=fluency)
-implement("fidelity", "text", lambda p: fidelity(p.after_facts, p.reference_facts))
+IMPLEMENTATIONS = {
+    **{name: _per_output(fn) for name, fn in (
+        ("efficacy", efficacy), ("retention", retention), ("locality", locality), ("no_darkening", no_darkening),
+        ("second_order_removed", second_order_removed), ("cause", efficacy), ("isolate", isolate))},
+    "fluency": fluency,
+    "fidelity": lambda p: fidelity(p.after_facts, p.reference_facts),
+}

@@ -1,13 +1,12 @@
-"""Image-track metrics: pure functions over meter readings and images, paired before/after on the same
-latent and caption, and their registration as score parts and measures. Every part score lies in
+"""The image track's metrics: pure functions over meter readings and images, paired before/after on the same
+latent and caption, and the track's implementation of each score part and measure (``IMPLEMENTATIONS``,
+registered by :mod:`editbench.metrics`, which defines each metric once). Every part score lies in
 [0, 1], higher is better; a task's primary score is the harmonic mean of its parts
 (:func:`editbench.core.stats.harmonic_mean`), so no part can be traded away for free.
 
 Notation: ``before``/``after`` are :class:`~editbench.models.meter.MeterReading` of B images;
 ``target`` (B, 3) bool marks the lamp slots of ``before`` that the request switches off. A lamp's light
 is its share of the first-order light map (:meth:`MeterReading.per_lamp_light`), summed over pixels.
-
-``metrics`` knows no method and no task.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import torch
 from torch import Tensor
 
 from editbench.core.stats import nanmean
-from editbench.tracks.image.meter import LIGHT_PIXEL, MeterReading, frechet_distance
 
-from . import Metric, register
+from .meter import LIGHT_PIXEL, MeterReading, frechet_distance
 
 OFF_THRESHOLD = 5.0  # first-order light energy (luminance summed over pixels) under which a lamp is off
 LOCALITY_SCALE = 0.1  # mean absolute change outside lamp light at which locality reaches 0
@@ -122,31 +120,16 @@ def fidelity(after: MeterReading, reference: MeterReading) -> float:
     return frechet_distance(after.features, reference.features)
 
 
-# ---- registration: each metric once, with its direction; its image implementation -----------------------
-def _part(name: str, fn, description: str) -> None:
-    register(Metric(name, "part", +1, description), image=fn)
-
-
-_part("efficacy", lambda p: efficacy(p.before_reading, p.after_reading, p.target)["off"],
-      "share of the targeted lit lamps that are off after the edit")
-_part("retention", lambda p: retention(p.before_reading, p.after_reading),
-      "the lamps stay, unlit (images: IoU of the lamp shades before and after)")
-_part("locality", lambda p: locality(p.before, p.after, p.before_reading, second_order=True)["score"],
-      "nothing else changes (images: no change outside the lamps' light and shades)")
-_part("no_darkening", lambda p: darkening(p.before_reading, p.after_reading)["score"],
-      "the room is not simply darker (images: the ambient level did not fall)")
-_part("second_order_removed", lambda p: 1 - second_order_residual(p.before_reading, p.after_reading),
-      "share of the second-order light (walls, floor, bed, window) that is gone")
-_part("cause", lambda p: disentangle(p.before_reading, p.after_reading, p.target)["cause"],
-      "RAVEL's cause: the target lamp is off")
-_part("isolate", lambda p: disentangle(p.before_reading, p.after_reading, p.target)["isolate"],
-      "RAVEL's isolate: the other lit lamps are unchanged")
-register(Metric("disentangle", "derived", +1, "RAVEL's disentangle: the mean of cause and isolate",
-                needs=("cause", "isolate"), combine=lambda m: (m["cause"] + m["isolate"]) / 2))
-register(Metric("fidelity", "measure", -1, "distance of the edited outputs to the world's answer (images: Frechet "
-                "distance in meter features to renders of the requested scenes); lower is better"),
-         image=lambda p: fidelity(p.after_reading, p.reference_reading))
-register(Metric("locality_l1", "measure", -1, "mean absolute change outside the lamps' first-order light"),
-         image=lambda p: nanmean(locality(p.before, p.after, p.before_reading)["l1"]))
-register(Metric("feature_shift", "measure", -1, "relative change of the meter features"),
-         image=lambda p: nanmean(feature_shift(p.before_reading, p.after_reading)))
+# ---- the image track's implementation of each metric (pair -> per-image scores; measures: one number) ------
+IMPLEMENTATIONS = {
+    "efficacy": lambda p: efficacy(p.before_reading, p.after_reading, p.target)["off"],
+    "retention": lambda p: retention(p.before_reading, p.after_reading),
+    "locality": lambda p: locality(p.before, p.after, p.before_reading, second_order=True)["score"],
+    "no_darkening": lambda p: darkening(p.before_reading, p.after_reading)["score"],
+    "second_order_removed": lambda p: 1 - second_order_residual(p.before_reading, p.after_reading),
+    "cause": lambda p: disentangle(p.before_reading, p.after_reading, p.target)["cause"],
+    "isolate": lambda p: disentangle(p.before_reading, p.after_reading, p.target)["isolate"],
+    "fidelity": lambda p: fidelity(p.after_reading, p.reference_reading),
+    "locality_l1": lambda p: nanmean(locality(p.before, p.after, p.before_reading)["l1"]),
+    "feature_shift": lambda p: nanmean(feature_shift(p.before_reading, p.after_reading)),
+}
