@@ -3,7 +3,8 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# one thread per test process under pytest-xdist (the README's command runs two), else up to two
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 # A tiny generator and discriminator (trained 2 steps): the whole harness in seconds.
 TINY_G = {"channels": [32, 32, 16, 16, 8], "z_dim": 16, "w_dim": 32, "text_dim": 16, "text_layers": 1}

@@ -42,6 +42,7 @@ def _specs(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_the_same_cells_give_the_same_files_under_every_executor(tiny_gen, tmp_path):
     pytest.importorskip("ray")
     pytest.importorskip("submitit")
@@ -81,6 +82,7 @@ BROKEN = """
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ray", "slurm"])
 def test_a_dead_worker_or_a_hang_is_recorded_and_the_cell_redone(name, tiny_gen, tmp_path):
     pytest.importorskip({"ray": "ray", "slurm": "submitit"}[name])

@@ -38,6 +38,7 @@ def test_tasks_are_deterministic_and_say_their_version(task_dir, tmp_path):
     assert 0.2 < sum(d["gold"] for d in state) / len(state) < 0.5  # about a third of lamps are unlit
 
 
+@pytest.mark.slow
 def test_the_lm_eval_command_line_scores_the_shipped_lm_as_editbench_does(task_dir, tmp_path, shipped_text):
     """A real client: lm_eval in a subprocess, offline, on the shipped LM folder and the exported tasks."""
     cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={ASSETS / 'lm'},dtype=float32",

@@ -104,7 +104,7 @@ def test_failing_methods_are_recorded_and_the_grid_goes_on(tiny_gen, tmp_path):
     """))
     methods = [f"{f}:Mutates", "none", f"{f}:Raises", f"{f}:ReturnsNaN", f"{f}:Sleeps", "oracle"]
     cells = harness.make_grid(["unlit_lamps"], methods, [4], [0], checkpoints={"generator": tiny_gen}, **SMALL)
-    rep = harness.run_grid(cells, tmp_path / "out", executor="process", workers=2, timeout_s=45, progress=False)
+    rep = harness.run_grid(cells, tmp_path / "out", executor="process", workers=2, timeout_s=20, progress=False)
     assert rep["ok"] == 2 and rep["failed"] == 4
     errors = {t["method"].split(":")[-1]: t["error"] for t in rep["timings"]}
     assert "this method is broken" in errors["Raises"]
@@ -227,3 +227,18 @@ def test_restore_writes_an_export_back_as_the_grid_files(tiny_gen, tmp_path):
     assert again["skipped"] == 4 and again["ran"] == 0
     assert _scores(tmp_path / "r") == _scores(tmp_path / "a")
     assert main(["leaderboard", "restore", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_a_tree_without_its_git_records_the_commit_it_was_told(monkeypatch):
+    """A copied tree (no ``.git``) names its commit in EDITBENCH_COMMIT; a checkout's own commit wins over it."""
+    import importlib
+
+    provenance = importlib.import_module("editbench.results.provenance")  # the package exports a function of the name
+    assert provenance.git()["commit"]  # this checkout
+    monkeypatch.setenv("EDITBENCH_COMMIT", "0" * 40)
+    assert provenance.git()["commit"] != "0" * 40
+    monkeypatch.setattr(provenance.subprocess, "run",
+                        lambda *a, **k: subprocess.CompletedProcess(a, 128, "", "fatal: not a git repository"))
+    assert provenance.git() == {"commit": "0" * 40, "dirty": None, "source": "EDITBENCH_COMMIT"}
+    monkeypatch.delenv("EDITBENCH_COMMIT")
+    assert provenance.git() == {"commit": None, "dirty": None}

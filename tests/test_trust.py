@@ -201,6 +201,7 @@ def test_trust_grid_runs_each_reading_method_under_every_evaluator():
     assert len({c.key({}) for c in over + cells}) == len(over + cells)
 
 
+@pytest.mark.slow
 def test_trust_tables_from_cells(tmp_path, tiny_gen):
     cells = [harness.Cell("unlit_lamps", "finetune_reward", 2, s, config={"call_share": 1.0}, evaluator_calls=calls,
                           checkpoints={"generator": tiny_gen}, **SMALL) for calls in (16, 48) for s in (0, 1)]
@@ -277,6 +278,7 @@ def test_suite_runs_evaluator_calling_methods_under_each_evaluator(tiny_gen, tmp
     assert "id='evaluators'" in (tmp_path / "site" / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_evaluator_table_reads_a_tuned_suites_cells_under_each_evaluator(tiny_gen, tmp_path):
     """In a tuned suite every cell but the tuning one carries the tuned config: reward finetuning's row under
     each evaluator pools that evaluator's own cells (not the over-optimisation curve's, not the proxy's)."""
