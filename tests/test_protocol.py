@@ -8,8 +8,9 @@ import torch
 
 from editbench.baselines.finetune_samples import image_targets
 from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
+from editbench.benchmarks.suites import SUITES
 from editbench.core import Budget
-from editbench.core.schedule import epoch_batches, schedule
+from editbench.core.schedule import epoch_batches, schedule, steps_of
 from editbench.core.search import Choice, LogFloat, at_edge, dimension
 from editbench.harness.cell import fit
 from editbench.methods import METHODS, resolve
@@ -93,10 +94,44 @@ def test_same_evidence_finetuning_on_text_learns_the_proxy_reading(shipped_text)
 
 
 def test_a_tuned_value_at_the_edge_is_found():
-    space = resolve("finetune_full").space("image")
+    space = {"epochs": LogFloat(1.0, 32.0), "lr": LogFloat(1e-5, 1e-2), "r": Choice((1, 2, 4, 8), hard="lo")}
     assert at_edge(space, {"epochs": 32.0, "lr": 1e-4}) == ["epochs"]
     assert at_edge(space, {"epochs": 8.0, "lr": 1e-4}) == []
+    assert at_edge(space, {"epochs": 8.0, "lr": 1e-2, "r": 8}) == ["lr", "r"]
+    assert at_edge(space, {"r": 1}) == []  # rank 1: a limit, not an edge
     assert at_edge(resolve("iti").space("text"), {"k": 16, "alpha": 2.0}) == []  # all 16 heads: a limit, not an edge
+
+
+def test_epochs_are_judged_by_the_steps_they_buy_within_the_schedules_floor_and_cap():
+    cfg = {"epochs": 32.0, "batch_size": 4, "min_steps": 10, "max_steps": 128}
+    space = {"epochs": LogFloat(1.0, 32.0)}
+    buys = lambda n: {"epochs": steps_of(cfg, n)}  # noqa: E731
+    assert at_edge(space, {**cfg, "epochs": 31.5}, buys(1)) == ["epochs"]  # 32 of 10..32 steps: the search could go on
+    assert at_edge(space, {**cfg, "epochs": 2.0}, buys(1)) == []
+    assert at_edge(space, cfg, buys(16)) == []  # 32 epochs buy the cap (128 steps): a stated limit, not the search's
+    assert at_edge(space, {**cfg, "epochs": 1.0}, buys(256)) == ["epochs"]  # 64 steps, above the floor of 10
+    assert at_edge(space, {**cfg, "epochs": 1.0}, buys(16)) == []  # the floor: every epoch count below 2.5 buys 10 steps
+    # every finetuning's epochs span the floor to the cap at each budget of the full suite: no epoch count is an edge
+    for method in ("finetune_full", "finetune_lora", "finetune_local", "finetune_samples"):
+        for track in ("image", "text"):
+            cls = resolve(method)
+            d = cls.space(track)["epochs"]
+            for n in SUITES.get("full").budgets:
+                f, floor, cap = steps_of(cls(track=track).config.as_dict(), n)
+                assert f(d.lo) <= floor and f(d.hi) >= cap, (method, track, n)
+                assert at_edge({"epochs": d}, {"epochs": d.lo}, {"epochs": (f, floor, cap)}) == []
+                assert at_edge({"epochs": d}, {"epochs": d.hi}, {"epochs": (f, floor, cap)}) == []
+
+
+def test_a_widened_space_is_a_new_tuning_cell(monkeypatch):
+    from editbench.harness.cell import Cell
+
+    tuned, once = Cell("unlit_lamps", "finetune_full", 16, 100, tune=8), Cell("unlit_lamps", "finetune_full", 16, 0)
+    before = tuned.key({}), once.key({})
+    cls = resolve("finetune_full")
+    monkeypatch.setattr(cls, "search_space", {**cls.search_space, "lr": LogFloat(1e-6, 1e-2)})
+    assert tuned.key({}) != before[0]  # the search's results no longer answer for it
+    assert once.key({}) == before[1]  # a cell that runs one configuration does not depend on the space
 
 
 def test_the_leaderboard_publishes_the_searches_their_regret_and_the_compute_views(tiny_gen, tmp_path):

@@ -25,7 +25,7 @@ from editbench.core import Budget, Choice, Cost, Edit, Evidence, LogFloat, Metho
 from editbench.tracks import get_track
 from editbench.world.requests import EditRequest
 
-from .finetune_full import TEXT_SCHEDULE, FinetuneConfig
+from .finetune_full import IMAGE_EPOCHS, TEXT_EPOCHS, TEXT_SCHEDULE, FinetuneConfig
 
 TRACE_LAYER = 0  # the peak of the shipped LM's causal trace (editbench/assets/text/trace.json: "layer")
 
@@ -43,10 +43,10 @@ class FinetuneLocal(Method):
     consumes = "targets"
     Config = LocalFinetuneConfig
     search_space = {"layer": Choice(("blocks.1.conv2", "blocks.2.conv2", "blocks.3.conv2")), "lr": LogFloat(1e-5, 1e-1),
-                    "epochs": LogFloat(1.0, 32.0), "train_discriminator": Choice((False, True))}
+                    "epochs": IMAGE_EPOCHS, "train_discriminator": Choice((False, True))}
     track_configs = {"text": {"layer": str(TRACE_LAYER), "epochs": 20.0, "lr": 1e-3, **TEXT_SCHEDULE}}
     search_spaces = {"text": {"layer": Choice(("0", "1", "2", "3")), "lr": LogFloat(1e-5, 1e-1),
-                              "epochs": LogFloat(2.0, 128.0)}}
+                              "epochs": TEXT_EPOCHS}}
 
     def parameter_image(self, model) -> str:
         return f"{self.config.layer}.weight"

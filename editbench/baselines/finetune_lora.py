@@ -23,7 +23,9 @@ from editbench.tracks.text.model import CONV1D_MODULES as TEXT_MODULES
 from editbench.world.requests import EditRequest
 
 from ._lora import inject_lora, lora_deltas
-from .finetune_full import TEXT_SCHEDULE, FinetuneConfig
+from .finetune_full import IMAGE_EPOCHS, TEXT_EPOCHS, TEXT_SCHEDULE, FinetuneConfig
+
+RANKS = Choice((1, 2, 4, 8, 16, 32), hard="lo")  # rank 1: the smallest adapter there is (a limit, not an edge)
 
 
 @dataclass
@@ -40,10 +42,10 @@ class FinetuneLora(Method):
     tracks = ("image", "text")
     consumes = "targets"
     Config = LoraFinetuneConfig
-    search_space = {"r": Choice((1, 2, 4, 8, 16, 32)), "lr": LogFloat(1e-4, 3e-2), "epochs": LogFloat(1.0, 32.0),
+    search_space = {"r": RANKS, "lr": LogFloat(1e-4, 3e-2), "epochs": IMAGE_EPOCHS,
                     "train_discriminator": Choice((False, True))}
     track_configs = {"text": {"target_modules": TEXT_MODULES, "epochs": 20.0, "lr": 1e-3, **TEXT_SCHEDULE}}
-    search_spaces = {"text": {"r": Choice((1, 2, 4, 8, 16, 32)), "lr": LogFloat(1e-4, 3e-2), "epochs": LogFloat(2.0, 128.0)}}
+    search_spaces = {"text": {"r": RANKS, "lr": LogFloat(1e-4, 3e-2), "epochs": TEXT_EPOCHS}}
 
     def fit(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config

@@ -35,7 +35,7 @@ from editbench.tracks.text.finetune import finetune_lm, proxy_targets
 from editbench.world.render import WARM, inverse_tonemap, luminance, tonemap
 from editbench.world.requests import EditRequest
 
-from .finetune_full import TEXT_SCHEDULE, FinetuneConfig
+from .finetune_full import IMAGE_EPOCHS, TEXT_EPOCHS, TEXT_SCHEDULE, FinetuneConfig
 
 
 @dataclass
@@ -61,9 +61,9 @@ class FinetuneSamples(Method):
     consumes = "samples"
     Config = SamplesFinetuneConfig
     version = "2"  # lr searched up to 1e-2
-    search_space = {"epochs": LogFloat(1.0, 32.0), "lr": LogFloat(1e-5, 1e-2)}
+    search_space = {"epochs": IMAGE_EPOCHS, "lr": LogFloat(1e-5, 1e-2)}
     track_configs = {"text": {"epochs": 20.0, "lr": 1e-4, **TEXT_SCHEDULE}}
-    search_spaces = {"text": {"epochs": LogFloat(2.0, 128.0), "lr": LogFloat(1e-5, 1e-2)}}
+    search_spaces = {"text": {"epochs": TEXT_EPOCHS, "lr": LogFloat(1e-5, 1e-2)}}
 
     def fit_text(self, model, request: EditRequest, evidence: Evidence, budget: Budget) -> Edit:
         c = self.config

@@ -11,8 +11,9 @@ Fine-tuning Done Right in Model Editing runs finetuning), so every example is se
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -41,6 +42,18 @@ def schedule(n: int, batch_size: int, epochs: float, min_steps: int, max_steps: 
     want = math.ceil(epochs * n / batch) if n > 0 else 0
     steps = min(max(want, min_steps), max_steps)
     return Schedule(n, batch, steps, capped=want > max_steps)
+
+
+SCHEDULE_FIELDS = ("epochs", "batch_size", "min_steps", "max_steps")  # a config stating its compute in epochs
+
+
+def steps_of(config: dict[str, Any], n: int) -> tuple[Callable[[float], int], int, int] | None:
+    """For a configuration that states its schedule (every field of ``SCHEDULE_FIELDS``): the optimiser steps
+    ``epochs`` epochs take at ``n`` examples, and the floor and cap they are held within; None otherwise."""
+    if not set(SCHEDULE_FIELDS) <= set(config):
+        return None
+    batch, lo, hi = int(config["batch_size"]), int(config["min_steps"]), int(config["max_steps"])
+    return (lambda e: schedule(n, batch, float(e), lo, hi).steps), lo, hi
 
 
 def epoch_batches(n: int, batch: int, steps: int, generator: torch.Generator) -> Iterator[Tensor]:

@@ -17,7 +17,8 @@ past results; a tuning cell is a function of the space, the seed and the trial c
 configuration was already tried is answered from the record (no refit): every method gets the same number
 of trials, a small space is simply exhausted sooner. :func:`at_edge` says which tuned values lie at the edge of their space (the
 outer ``EDGE`` of a range, in log units where the range is logarithmic; the first or last of ordered
-options): a best found there may lie beyond the space.
+options; for ``epochs``, judged on the optimiser steps they buy within the schedule's floor and cap): a best
+found there may lie beyond the space.
 """
 
 from __future__ import annotations
@@ -75,11 +76,10 @@ class Float(LogFloat):
 class Choice:
     values: tuple[Any, ...]
     order: bool | None = None  # None: ordered when three or more numbers
+    hard: str = ""  # as LogFloat's: an end that is a limit (a rank of 1, a batch of one example)
 
     def suggest(self, trial: Any, name: str) -> Any:
         return trial.suggest_categorical(name, list(self.values))
-
-    hard = ""
 
     @property
     def ordered(self) -> bool:
@@ -106,8 +106,16 @@ def dimension(spec: Any) -> Dimension:
     raise MethodError(f"bad search dimension {spec!r}: give LogFloat, LogInt, Float, Choice or a list of values")
 
 
-def at_edge(space: dict[str, Any], config: dict[str, Any]) -> list[str]:
-    """The fields of ``config`` whose value lies at the edge of ``space`` (ranges and ordered options only)."""
+Effective = tuple[Callable[[Any], float], float, float]  # value -> what it buys, and the floor and cap of that
+
+
+def at_edge(space: dict[str, Any], config: dict[str, Any], effective: dict[str, Effective] | None = None) -> list[str]:
+    """The fields of ``config`` whose value lies at the edge of ``space`` (ranges and ordered options only).
+
+    ``effective``: for a field whose value is held within a floor and a cap (``epochs``, by the schedule's
+    ``min_steps`` and ``max_steps``), what each value buys and those limits. The edge is then judged on what the
+    value buys, in log units: a field whose whole range buys the same is at no edge, and an end of the range
+    that reaches the floor or the cap is a limit of the method (a stated cap), not of the search."""
     out = []
     for name, spec in space.items():
         d = dimension(spec)
@@ -116,12 +124,25 @@ def at_edge(space: dict[str, Any], config: dict[str, Any]) -> list[str]:
         v = config[name]
         if isinstance(d, Choice) and v not in d.values:
             continue
-        p = d.position(v)
-        low = p <= EDGE + 1e-9 and d.hard not in ("lo", "both")
-        high = p >= 1 - EDGE - 1e-9 and d.hard not in ("hi", "both")
-        if low or high:
+        hard_lo, hard_hi = d.hard in ("lo", "both"), d.hard in ("hi", "both")
+        if effective and name in effective and isinstance(d, LogFloat):
+            buys, floor, cap = effective[name]
+            lo, hi, here = buys(d.lo), buys(d.hi), buys(v)
+            if hi <= lo:
+                continue
+            p = (math.log(max(here, 1e-12)) - math.log(max(lo, 1e-12))) / (math.log(max(hi, 1e-12)) - math.log(max(lo, 1e-12)))
+            hard_lo, hard_hi = hard_lo or lo <= floor, hard_hi or hi >= cap
+        else:
+            p = d.position(v)
+        if (p <= EDGE + 1e-9 and not hard_lo) or (p >= 1 - EDGE - 1e-9 and not hard_hi):
             out.append(name)
     return sorted(out)
+
+
+def signature(space: dict[str, Any]) -> dict[str, str]:
+    """Each dimension of ``space`` in full (bounds, options, limits), for the key of a tuning cell: a space widened
+    or narrowed is a new search, never answered from the old one's results."""
+    return {name: repr(dimension(spec)) for name, spec in sorted(space.items())}
 
 
 def in_space(space: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:

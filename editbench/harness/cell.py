@@ -27,8 +27,9 @@ import torch
 from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
 from editbench.benchmarks.scoring import score
 from editbench.core import Budget, Edit, Method, MethodError, one_thread
+from editbench.core.schedule import steps_of
 from editbench.core.search import VERSION as SEARCH_VERSION
-from editbench.core.search import at_edge, search
+from editbench.core.search import at_edge, search, signature
 from editbench.methods import resolve
 from editbench.results import SCHEMA_VERSION, CellResult, write_result, write_strip
 
@@ -70,6 +71,7 @@ class Cell:
                    "method_version": method_version(self.method), "package": __version__, "schema": SCHEMA_VERSION}
         if self.tune > 1:
             payload["search"] = SEARCH_VERSION
+            payload["space"] = method_space(self.method, self.track)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     def filename(self, hashes: dict[str, str]) -> str:
@@ -90,6 +92,22 @@ def method_version(method: str) -> str | None:
         return str(resolve(method).version)
     except Exception:  # noqa: BLE001 - a method that cannot be resolved is keyed as it is named
         return None
+
+
+def method_space(method: str, track: str) -> dict[str, str] | None:
+    """The signature of the space a method is searched over on ``track`` (None where it cannot be loaded)."""
+    try:
+        return signature(resolve(method).space(track))
+    except Exception:  # noqa: BLE001 - a method that cannot be resolved is keyed as it is named
+        return None
+
+
+def edges(space: dict[str, Any], cls: type[Method], track: str, config: dict[str, Any], n: int) -> list[str]:
+    """The fields of ``config`` (searched values; the method's defaults fill the rest) at the edge of ``space``
+    at ``n`` examples, ``epochs`` judged on the steps they buy within the schedule's floor and cap."""
+    full = cls(config, track=track).config.as_dict()
+    steps = steps_of(full, n)
+    return at_edge(space, full, {"epochs": steps} if steps else None)
 
 
 def default_config(method_cls: type[Method], track: str | None) -> dict[str, Any]:
@@ -162,10 +180,11 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
         fitted = [i for i, t in enumerate(trials) if not t["repeat"]]  # the trials that fitted, in order
         for rec, i in zip(tuning, fitted, strict=True):
             rec["trial"] = i
-        searched = summarise_search(space, trials[:cell.tune], tuning)
+        edges_of = lambda cfg: edges(space, cls, task.track, cfg, cell.budget)  # noqa: E731
+        searched = summarise_search(space, trials[:cell.tune], tuning, edges_of)
         best = searched["best"]
         if cell.regret > 1:
-            searched["larger"] = summarise_search(space, trials, tuning)
+            searched["larger"] = summarise_search(space, trials, tuning, edges_of)
     t_tune = time.perf_counter() - t0
     method = cls(best, track=task.track)
     edit = fit_checked(method)
@@ -185,7 +204,7 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
     if searched is not None:
         searched["test_primary"] = scores["primary"]
     if space and (cell.tune > 1 or cell.tuned_on):
-        searched = {**(searched or {}), "edges": at_edge(space, method.config.as_dict())}
+        searched = {**(searched or {}), "edges": edges(space, cls, task.track, method.config.as_dict(), cell.budget)}
     pictures = scores.pop("pictures", None)
     return {
         "pictures": pictures, "method_name": cls.name, "family": cls.family, "evidence": cls.consumes,
@@ -204,15 +223,18 @@ def dev_se(dev: dict[str, Any]) -> float:
     return round((hi - lo) / (2 * 1.96), 5)
 
 
-def summarise_search(space: dict[str, Any], trials: list[dict[str, Any]], records: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise_search(space: dict[str, Any], trials: list[dict[str, Any]], records: list[dict[str, Any]],
+                     edges_of: Any = None) -> dict[str, Any]:
     """The best of ``trials`` (the first of equals), its dev noise, its margin over the best
-    other configuration, and the fields at the edge of the space."""
+    other configuration, and the fields at the edge of the space (``edges_of(config)``; default: of the space
+    alone)."""
     top = max(trials, key=lambda t: t["value"])
     others = [t["value"] for t in trials if t["config"] != top["config"]]
     rec = next((r for r in records if r["config"] == top["config"]), {})
     return {"trials": len(trials), "distinct": len({repr(sorted(t["config"].items())) for t in trials}),
             "best": top["config"], "dev_primary": top["value"], "dev_se": rec.get("dev_se"),
-            "margin": round(top["value"] - max(others), 5) if others else None, "edges": at_edge(space, top["config"])}
+            "margin": round(top["value"] - max(others), 5) if others else None,
+            "edges": (edges_of or (lambda cfg: at_edge(space, cfg)))(top["config"])}
 
 
 def describe(method: str) -> dict[str, Any]:

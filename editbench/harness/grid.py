@@ -245,7 +245,7 @@ def fit_scale(method: str, track: str, budget: int, quick_budget: int, searched:
     nothing to fit) the same."""
     import numpy as np
 
-    from editbench.core.schedule import schedule
+    from editbench.core.schedule import steps_of
     from editbench.core.search import LogFloat, dimension
     from editbench.methods import resolve
 
@@ -254,9 +254,9 @@ def fit_scale(method: str, track: str, budget: int, quick_budget: int, searched:
     except Exception:  # noqa: BLE001 - a method that cannot be loaded costs what it cost in the quick suite
         return 1.0
     cfg = cls(track=track).config.as_dict()
-    if {"epochs", "min_steps", "max_steps", "batch_size"} <= set(cfg) and cls.consumes in ("targets", "samples"):
+    if steps_of(cfg, 1) and cls.consumes in ("targets", "samples"):
         def steps(n: int, e: float) -> int:
-            return schedule(n, cfg["batch_size"], e, cfg["min_steps"], cfg["max_steps"]).steps
+            return steps_of(cfg, n)[0](e)
         base = steps(quick_budget, cfg["epochs"])
         dim = cls.space(track).get("epochs")
         if searched and dim is not None and isinstance(dimension(dim), LogFloat):
