@@ -106,7 +106,7 @@ def test_a_slurm_array_task_that_ends_records_its_cells_as_failed(tiny_gen, tmp_
     pytest.importorskip("submitit")
     import concurrent.futures as cf
 
-    from editbench.harness.executors import SlurmExecutor, _Array
+    from editbench.harness.slurm import SlurmExecutor, _Array
 
     cells = harness.make_grid(["unlit_lamps"], ["none", "oracle"], [4], [0], checkpoints={"generator": tiny_gen}, **SMALL)
     done = tmp_path / "done.json"
@@ -150,3 +150,17 @@ def test_cells_on_cuda_give_the_same_files_when_run_again(tiny_gen, tiny_lm, tmp
     assert files["a"] == files["b"]
     rec = json.loads(next((tmp_path / "a").rglob("*.json")).read_text())
     assert rec["status"] == "ok"
+
+
+def test_a_tuning_cell_may_run_the_timeout_once_per_fit():
+    """A search of 24 trials is not a hang: the limit is the timeout per fit the cell makes."""
+    from editbench.harness.cell import Cell
+    from editbench.harness.executors import limit
+
+    tuned = Cell("unlit_lamps", "finetune_full", 16, 100, tune=8, regret=3)
+    assert tuned.fits == 1 + 24 + 1  # every trial, the best's fit, the larger search's best
+    assert limit((tuned, "", "", {}), 60) == 60 * 26
+    assert Cell("unlit_lamps", "finetune_full", 16, 100, tune=8).fits == 9
+    assert Cell("unlit_lamps", "finetune_full", 16, 0).fits == 1
+    assert Cell("unlit_lamps", "finetune_full", 16, 0, config={"lr": 1e-4}, tune=8).fits == 1  # told its config
+    assert limit((object(), "", "", {}), 60) == 60 and limit((tuned, "", "", {}), None) is None

@@ -140,7 +140,8 @@ def add_executor_args(p: argparse.ArgumentParser, unit: str = "cell") -> None:
                         "slurm (the slurm extra: submitit job arrays)")
     g.add_argument("--workers", type=positive_int, default=2,
                    help="worker processes / Ray actors / SLURM array tasks running at once")
-    g.add_argument("--timeout", type=float, default=1800, help=f"seconds a {unit} may run before it is recorded as failed")
+    g.add_argument("--timeout", type=float, default=1800,
+                   help=f"seconds a {unit} may run per fit it makes (a tuning cell: per trial) before it is recorded as failed")
     g.add_argument("--device", default=None, help=f"where each {unit} computes: cpu (default), cuda, cuda:N or auto")
     g.add_argument("--address", default=None, help="ray: the cluster to join (auto, ray://host:10001); "
                    "default: a local cluster of --workers CPUs for this run")

@@ -59,6 +59,12 @@ class Cell:
     def track(self) -> str:
         return get_task(self.task).track
 
+    @property
+    def fits(self) -> int:
+        """How many fits the cell makes (an executor's limit is its timeout per fit): one, or for a tuning cell one
+        per trial, the best's, and the larger search's best."""
+        return 1 + (self.tune * max(1, self.regret) + (1 if self.regret > 1 else 0) if self.tune > 1 and not self.config else 0)
+
     def spec(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "track": self.track}
 

@@ -10,20 +10,19 @@ which writes its result file atomically, so the same jobs give the same files un
 * ``slurm`` (the ``slurm`` extra, submitit): jobs in chunks of ``chunk``, one array task per chunk, at most
   ``workers`` running at once; ``cluster="local"`` runs the same arrays as local processes (no SLURM needed).
 
-Under ``process``, ``ray`` and ``slurm`` a job past ``timeout_s`` has its worker killed (and replaced) and is
-recorded as failed, as is a job whose worker dies; a job whose result file is not there is redone next run.
+Under ``process``, ``ray`` and ``slurm`` a job past its limit (``timeout_s`` per fit it makes: :func:`limit`) has its
+worker killed (and replaced) and is recorded as failed, as is a job whose worker dies; a job whose result file is
+not there is redone next run. The ``slurm`` executor lives in :mod:`.slurm` (loaded when asked for).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import json
-import math
 import multiprocessing as mp
 import os
 import queue
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +45,12 @@ class Job(Protocol):
 Item = tuple[Job, str, str, dict[str, Any]]  # (job, result path, key, provenance)
 
 
+def limit(item: Item, timeout_s: float | None) -> float | None:
+    """The seconds ``item`` may run: ``timeout_s`` per fit it makes (a job's optional ``fits``: a tuning cell fits
+    once per trial and once more, so the limit that catches a hung fit does not fail a long search)."""
+    return None if timeout_s is None else timeout_s * max(1, int(getattr(item[0], "fits", 1)))
+
+
 def settle(item: Item, error: str, timeout_s: float | None) -> str:
     """The status of a job whose worker did not answer: ``failed`` (recorded) when it ran past its limit or
     left no result file; else the status its file holds (it finished before its worker went)."""
@@ -54,7 +59,8 @@ def settle(item: Item, error: str, timeout_s: float | None) -> str:
     if timed_out or not Path(path).exists():
         from editbench.results import write_result
 
-        write_result(path, job.failed_record(key, error, prov, float(timeout_s or 0) if timed_out else float("nan")))
+        spent = float(limit(item, timeout_s) or 0) if timed_out else float("nan")
+        write_result(path, job.failed_record(key, error, prov, spent))
         return "failed"
     return json.loads(Path(path).read_text())["status"]
 
@@ -186,9 +192,9 @@ class ProcessExecutor(SlotExecutor):
         proc, conn = worker
         try:
             conn.send(item)
-            if conn.poll(self.timeout_s):
+            if conn.poll(limit(item, self.timeout_s)):
                 return conn.recv(), None
-            return None, _timeout_error(self.timeout_s)
+            return None, _timeout_error(limit(item, self.timeout_s))
         except (EOFError, BrokenPipeError, OSError):
             proc.join(5)
             return None, f"its process died with exit code {proc.exitcode}"
@@ -262,9 +268,9 @@ class RayExecutor(SlotExecutor):
     def _call(self, worker, item: Item) -> tuple[str | None, str | None]:
         ray = self.ray
         ref = worker.run.remote(*item)
-        ready, _ = ray.wait([ref], timeout=self.timeout_s)
+        ready, _ = ray.wait([ref], timeout=limit(item, self.timeout_s))
         if not ready:
-            return None, _timeout_error(self.timeout_s)
+            return None, _timeout_error(limit(item, self.timeout_s))
         try:
             return ray.get(ref), None
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.ObjectLostError) as e:
@@ -281,99 +287,11 @@ class RayExecutor(SlotExecutor):
             self.ray.shutdown()
 
 
-def run_chunk(items: list[Item], timeout_s: float | None, device: str) -> list[str]:
-    """One array task of the ``slurm`` executor: its jobs in turn, in one worker process (the models loaded
-    once), each killed and recorded as failed past ``timeout_s``."""
-    ex = ProcessExecutor(1, timeout_s, device)
-    futures = [ex.submit(*item) for item in items]
-    ex.shutdown()
-    return [f.result() for f in futures]
-
-
-@dataclass(eq=False)
-class _Array:
-    items: list[tuple[cf.Future, Item]]
-    job: Any = None
-
-
-class SlurmExecutor:
-    """Jobs in chunks of ``chunk`` (one submitit job per chunk, submitted as one SLURM job array with at most
-    ``workers`` tasks running at once); each chunk runs its jobs in one worker process with the per-job time
-    limit. ``cluster``: ``slurm``, ``local`` (the same arrays as local processes, at most ``workers`` at a time)
-    or None (submitit picks: SLURM where ``sbatch`` is found, else local). ``folder``: submitit's logs and
-    pickles. ``slurm``: further submitit parameters (``{"slurm_partition": "gpu", "gpus_per_node": 1}``)."""
-
-    def __init__(self, workers: int = 2, timeout_s: float | None = None, device: str = "cpu",
-                 cluster: str | None = None, chunk: int = 8, folder: str | Path = "submitit-logs",
-                 slurm: dict[str, Any] | None = None, poll_s: float = 0.5):
-        submitit = _need("submitit", "slurm")
-        self.workers, self.timeout_s, self.device, self.chunk = max(1, workers), timeout_s, device, max(1, chunk)
-        self.poll_s = poll_s
-        self.ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-        self.cluster = self.ex.cluster
-        limit = (timeout_s or 1800) * self.chunk + 600  # every job of a chunk at its limit, and loading time
-        params: dict[str, Any] = {"timeout_min": math.ceil(limit / 60), "cpus_per_task": 1}
-        if self.cluster == "slurm":
-            params["slurm_array_parallelism"] = self.workers
-        self.ex.update_parameters(**params, **(slurm or {}))
-        self.pending: list[tuple[cf.Future, Item]] = []
-        self.arrays: list[_Array] = []
-        self.monitor: threading.Thread | None = None
-
-    def submit(self, job: Job, path: str, key: str, prov: dict[str, Any]) -> cf.Future:
-        fut: cf.Future = cf.Future()
-        self.pending.append((fut, (job, os.path.abspath(path), key, prov)))
-        return fut
-
-    def flush(self) -> None:
-        """Cut the submitted jobs into chunks and start them (all at once as one array on SLURM; in waves of
-        ``workers`` on a local cluster)."""
-        chunks = [_Array(self.pending[i : i + self.chunk]) for i in range(0, len(self.pending), self.chunk)]
-        self.pending = []
-        self.arrays += chunks
-        if self.cluster == "slurm" and chunks:
-            jobs = self.ex.map_array(run_chunk, [[it for _, it in a.items] for a in chunks],
-                                     [self.timeout_s] * len(chunks), [self.device] * len(chunks))
-            for a, j in zip(chunks, jobs, strict=True):
-                a.job = j
-        if self.monitor is None:
-            self.monitor = threading.Thread(target=self._watch, daemon=True)
-            self.monitor.start()
-
-    def _start(self, a: _Array) -> None:
-        a.job = self.ex.submit(run_chunk, [it for _, it in a.items], self.timeout_s, self.device)
-
-    def _watch(self) -> None:
-        open_ = list(self.arrays)
-        while open_:
-            running = [a for a in open_ if a.job is not None]
-            for a in [a for a in open_ if a.job is None][: max(0, self.workers - len(running))]:
-                self._start(a)  # local: the next wave
-            for a in [a for a in open_ if a.job is not None and a.job.done()]:
-                self._finish(a)
-                open_.remove(a)
-            open_ += [a for a in self.arrays if a not in open_ and not all(f.done() for f, _ in a.items)]
-            time.sleep(self.poll_s)
-
-    def _finish(self, a: _Array) -> None:
-        try:
-            statuses = a.job.result()
-        except Exception as e:  # noqa: BLE001 - the array task died (killed, preempted, out of memory)
-            why = f"its SLURM job {a.job.job_id} ended: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}"
-            statuses = [settle(item, why, self.timeout_s) for _, item in a.items]
-        for (fut, _), status in zip(a.items, statuses, strict=True):
-            fut.set_result(status)
-
-    def shutdown(self) -> None:
-        if self.monitor is not None:
-            self.monitor.join()
-
-
 EXECUTORS: Registry[type] = Registry("executor")
 EXECUTORS.add("inline", InlineExecutor)
 EXECUTORS.add("process", ProcessExecutor)
 EXECUTORS.add("ray", RayExecutor)
-EXECUTORS.add("slurm", SlurmExecutor)
+EXECUTORS.add("slurm", "editbench.harness.slurm:SlurmExecutor")  # loaded when asked for
 
 
 def options_of(name: str) -> set[str]:
