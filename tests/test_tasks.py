@@ -49,17 +49,22 @@ def test_scores_are_deterministic(shipped):
     assert a == b
 
 
-def test_dev_scoring_of_the_primary_alone_reads_the_same_primary(shipped):
+def test_dev_scoring_of_the_primary_alone_reads_the_same_primary(shipped, monkeypatch):
     """A tuning trial's dev score skips the slices the primary does not pool (a transfer task's evidence
-    slice): the same primary, interval and per-output scores, and no transfer ratio."""
+    slice) and the proxy's reading of the edited images: the same primary, interval and per-output scores,
+    no transfer ratio, and the proxy meter never runs on an edited output."""
     task = get_task("ood_transfer")
     edit = fit(resolve("steer")(), shipped, shipped.track.request(task.request), Budget(4, seed=EVIDENCE_SEED),
                evidence_world(task))
     full = score(task, edit, shipped, split="dev", n=8, n_boot=50)
+    proxy = shipped.track.evaluator(shipped.models, "proxy")
+    reads = []
+    monkeypatch.setattr(proxy, "read", lambda images, *a, **k: reads.append(len(images)))
     alone = score(task, edit, shipped, split="dev", n=8, n_boot=50, primary_only=True)
     assert (alone["primary"], alone["ci"], alone["per_image"]) == (full["primary"], full["ci"], full["per_image"])
     assert sorted(alone["slices"]) == sorted(task.shifted) and "transfer_ratio" not in alone
     assert "evidence_slice" in full["slices"] and "transfer_ratio" in full
+    assert reads == [] and "proxy" not in alone and "gap" not in alone and "proxy" in full and "gap" in full
 
 
 def test_unknown_task():

@@ -32,7 +32,8 @@ def score(task: TaskSpec, edit: Edit, session: Any, split: str = "test", n: int 
     ``pictures``: the first unedited and edited outputs of the first scored slice, as images.
     ``primary_only`` skips the slices the primary does not pool (a transfer task's evidence slice, read only
     for the transfer ratio): the primary, its interval and its parts are the same, the ratio is absent (the
-    dev scoring of every tuning trial)."""
+    dev scoring of every tuning trial), and the proxy's reading (``proxy`` and ``gap``) is left out: a track
+    returning :class:`~editbench.tracks.Readings` then never runs the proxy reader."""
     track = session.track
     request = track.request(task.request)
     n = n or (task.n_test if split == "test" else task.n_dev)
@@ -53,7 +54,7 @@ def score(task: TaskSpec, edit: Edit, session: Any, split: str = "test", n: int 
         pairs = edit.pair(track, session, request, inputs)
         pair = pairs[judge]
         parts = {p: METRICS.get(p)(task.track, pair) for p in task.parts}
-        proxy_parts = {p: METRICS.get(p)(task.track, pairs[proxy]) for p in task.parts}
+        proxy_parts = {} if primary_only else {p: METRICS.get(p)(task.track, pairs[proxy]) for p in task.parts}
         point, lo, hi = output_bootstrap(parts, n_boot=n_boot, seed=k)
         lo, hi = widen(point, lo, hi, floor)
         means = {p: nanmean(v) for p, v in parts.items()}
@@ -63,25 +64,28 @@ def score(task: TaskSpec, edit: Edit, session: Any, split: str = "test", n: int 
         if task.scored(sl):
             for p, v in parts.items():
                 pooled[p].append(v)
-                pooled_proxy[p].append(proxy_parts[p])
+            for p, v in proxy_parts.items():
+                pooled_proxy[p].append(v)
             if keep and pictures is None:
                 pictures = track.pictures(pair, keep)
     per_output = {p: torch.cat(v) for p, v in pooled.items()}
-    per_output_proxy = {p: torch.cat(v) for p, v in pooled_proxy.items()}
     point, lo_s, hi_s = output_bootstrap(per_output, n_boot=n_boot, seed=99)
     lo, hi = widen(point, lo_s, hi_s, floor)
-    p_point, p_lo, p_hi = output_bootstrap(per_output_proxy, n_boot=n_boot, seed=99)
-    gap, gap_lo, gap_hi = output_gap(per_output_proxy, per_output, n_boot=n_boot, seed=98)
     result: dict[str, Any] = {
         "task": task.name, "task_version": task.version, "task_spec": task.to_dict(), "split": split,
         "primary": point, "ci": [lo, hi], "ci_sampling": [lo_s, hi_s], "reader_floor": floor,
         "parts": {p: nanmean(v) for p, v in per_output.items()},
         "slices": slices_out,
         "per_image": _rounded(per_output),
-        "proxy": {"primary": p_point, "ci": [p_lo, p_hi], "parts": {p: nanmean(v) for p, v in per_output_proxy.items()},
-                  "per_image": _rounded(per_output_proxy)},
-        "gap": {"point": gap, "ci": [gap_lo, gap_hi]},
     }
+    if not primary_only:
+        per_output_proxy = {p: torch.cat(v) for p, v in pooled_proxy.items()}
+        p_point, p_lo, p_hi = output_bootstrap(per_output_proxy, n_boot=n_boot, seed=99)
+        gap, gap_lo, gap_hi = output_gap(per_output_proxy, per_output, n_boot=n_boot, seed=98)
+        result["proxy"] = {"primary": p_point, "ci": [p_lo, p_hi],
+                           "parts": {p: nanmean(v) for p, v in per_output_proxy.items()},
+                           "per_image": _rounded(per_output_proxy)}
+        result["gap"] = {"point": gap, "ci": [gap_lo, gap_hi]}
     if pictures is not None:
         result["pictures"] = pictures
     if task.shifted and not primary_only:

@@ -15,7 +15,7 @@ out-of-tree track arrives through the ``editbench.tracks`` entry-point group):
   ``captions``, ``none``), labelled by the chosen evaluator, with a counted evaluator;
 * ``inputs(...)`` and ``pair(...)``: paired outputs: the unedited and the edited model sampled with
   the same randomness (the same latent, or for text the same sampling noise), as read by each reader
-  (``{reader: pair}``, the outputs shared);
+  (``{reader: pair}``, the outputs shared; a :class:`Readings` reads each only when it is looked up);
 * ``oracle_pair(...)``: the world's own answer (the renderer with the request applied): the oracle is a
   capability of the track;
 * ``hook_points(models)``: the layers editors may hook, with the axis holding their units;
@@ -30,11 +30,32 @@ from __future__ import annotations
 
 import pkgutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from editbench.core import Budget, Edit, Evidence, HookPoint, Registry
 from editbench.core.registry import RegistryError
+
+
+class Readings(Mapping[str, Any]):
+    """``{reader: pair}`` whose pairs are read on first lookup: a score that needs the judge alone (every
+    tuning trial's dev score) never runs the other readers, and gets the same judge readings."""
+
+    def __init__(self, readers: Sequence[str], read: Callable[[str], Any]):
+        self._readers, self._read, self._done = tuple(readers), read, {}
+
+    def __getitem__(self, reader: str) -> Any:
+        if reader not in self._readers:
+            raise KeyError(reader)
+        if reader not in self._done:
+            self._done[reader] = self._read(reader)
+        return self._done[reader]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._readers)
+
+    def __len__(self) -> int:
+        return len(self._readers)
 
 
 class Track(ABC):

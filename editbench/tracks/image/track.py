@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from editbench.core import Budget, Edit, Evaluator, Evidence, HookPoint, MethodError
-from editbench.tracks import Track
+from editbench.tracks import Readings, Track
 from editbench.world import Batch, World
 from editbench.world.captions import rewrite_captions
 from editbench.world.requests import EditRequest
@@ -184,7 +184,7 @@ class ImageTrack(Track):
         return ImageInputs(world, world.sample(n, seed), models["generator"].make_latents(n, seed, scale=noise_scale), key)
 
     @torch.no_grad()
-    def pair(self, session: Any, edit: Edit, request: EditRequest, inputs: ImageInputs) -> dict[str, ImagePair]:
+    def pair(self, session: Any, edit: Edit, request: EditRequest, inputs: ImageInputs) -> Readings:
         G = session.models["generator"]
         before = session.memo((inputs.key, "unedited"), lambda: G.generate(inputs.captions, z=inputs.z))
         with edit.applied(G):
@@ -192,14 +192,15 @@ class ImageTrack(Track):
         if not torch.isfinite(after).all():
             raise MethodError(f"method {edit.method!r} produced non-finite images")
         reference = session.memo((inputs.key, "reference"), lambda: inputs.world.render(request.apply(inputs.batch.scene))[0])
-        out = {}
-        for reader in self.readers:
+
+        @torch.no_grad()
+        def read(reader: str) -> ImagePair:
             M = self._reader(session.models, reader)
-            before_reading = session.memo((inputs.key, "unedited", reader), lambda M=M: M.read(before))
-            reference_reading = session.memo((inputs.key, "reference", reader), lambda M=M: M.read(reference))
-            out[reader] = ImagePair(before, after, before_reading, M.read(after), reference_reading, request,
-                                    inputs.captions)
-        return out
+            before_reading = session.memo((inputs.key, "unedited", reader), lambda: M.read(before))
+            reference_reading = session.memo((inputs.key, "reference", reader), lambda: M.read(reference))
+            return ImagePair(before, after, before_reading, M.read(after), reference_reading, request, inputs.captions)
+
+        return Readings(self.readers, read)  # a meter reads 64x64 images as slowly as the generator draws them
 
     @torch.no_grad()
     def oracle_pair(self, session: Any, request: EditRequest, inputs: ImageInputs) -> dict[str, ImagePair]:
