@@ -265,11 +265,14 @@ def test_cli_trains_and_ships_a_judge(tmp_path, capsys):
 
 def test_suite_runs_evaluator_calling_methods_under_each_evaluator(tiny_gen, tmp_path):
     kw = {"n_eval": 8, "n_dev": 8, "n_boot": 50, "checkpoints": {"generator": tiny_gen}}
-    rep = harness.run_suite(["unlit_lamps"], ["none", "steer", "prompt"], [2], [0], tmp_path / "r", executor="inline",
-                            progress=False, evaluators=("proxy", "noisy"), **kw)
-    assert rep["cells"] == 4 and rep["failed"] == 0  # prompt calls an evaluator: once more under the noisy one
+    rep = harness.run_suite(["unlit_lamps"], ["none", "steer", "prompt"], [1, 2], [0], tmp_path / "r",
+                            executor="inline", progress=False, evaluators=("proxy", "noisy"), evaluator_budgets=(2,), **kw)
+    # prompt calls an evaluator: once more under the noisy one, at the evaluator table's budget only
+    assert rep["cells"] == 7 and rep["failed"] == 0
     df, _ = L.load_frame(tmp_path / "r")
-    assert sorted(df[df.method == "prompt"].evaluator) == ["noisy", "proxy"]
+    prompt = df[df.method == "prompt"]
+    assert sorted(prompt[prompt.budget == 2].evaluator) == ["noisy", "proxy"]
+    assert list(prompt[prompt.budget == 1].evaluator) == ["proxy"]
     assert main(["leaderboard", "build", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "site")]) == 0
     md = (tmp_path / "site" / "leaderboard.md").read_text()
     rows = [line for line in md.splitlines() if line.startswith("| unlit_lamps ") and "| prompt " in line]

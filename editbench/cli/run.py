@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     more_seeds = suite.more_seeds_for(args.seeds)
     grid = make_grid(tasks, methods, budgets, seeds, more_seeds=more_seeds)
-    n_cells = len(grid) + sum(uses_evaluator(c.method) for c in grid) * sum(e != "proxy" for e in suite.evaluators)
+    n_cells = len(grid) + sum(uses_evaluator(c.method) and (not suite.evaluator_budgets or c.budget in suite.evaluator_budgets)
+                              for c in grid) * sum(e != "proxy" for e in suite.evaluators)
     tuned = [b for b in (suite.tune_budgets or budgets) if b in budgets] or budgets
     n_tuning = (sum(searches(c.method, c.task) for c in make_grid(tasks, methods, [tuned[0]], [seeds[0]])) * len(tuned)
                 if suite.tune > 1 else 0)

@@ -87,20 +87,25 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
               tune: int = 1, tune_budgets: tuple[int, ...] | list[int] | None = None, tune_seed: int = 100,
               regret: dict[int, int] | None = None, executor: str | ExecutorSpec = "process",
               workers: int = 2, timeout_s: float | None = 1800, progress: bool = True,
-              evaluators: tuple[str, ...] = ("proxy",), more_seeds: dict[int, tuple[int, ...]] | None = None,
-              **cell_kw: Any) -> dict[str, Any]:
+              evaluators: tuple[str, ...] = ("proxy",), evaluator_budgets: tuple[int, ...] | list[int] = (),
+              more_seeds: dict[int, tuple[int, ...]] | None = None, **cell_kw: Any) -> dict[str, Any]:
     """Run a suite's grid. With ``tune > 1`` every method with a search space gets the same search: one
     tuning cell per (task, method, tuned budget) at each of ``tune_budgets`` (default: every budget), on
     ``tune_seed`` (a seed no table scores), ``tune`` trials on the dev split (``regret[budget]`` times as many
     where given, the first ``tune`` of them being the matched search); every scored cell then uses the
     configuration tuned at the nearest tuned budget (``tuned_on`` names its tuning cell). ``evaluators``
     beyond the first (the proxy): the methods that call an evaluator run again under each, with the config
-    tuned under the proxy (the evaluator-quality axis). ``more_seeds``: extra seeds per budget (the headline
-    budget's, for power)."""
+    tuned under the proxy (the evaluator-quality axis), at ``evaluator_budgets`` (empty: every budget).
+    ``more_seeds``: extra seeds per budget (the headline budget's, for power)."""
     others = tuple(e for e in evaluators if e != "proxy")
+
+    def under(method: str, n: int) -> tuple[str, ...]:  # the evaluators a method's cells at budget n run under
+        return ("proxy", *others) if uses_evaluator(method) and (not evaluator_budgets or n in evaluator_budgets) \
+            else ("proxy",)
+
     if tune <= 1:
         cells = make_grid(tasks, methods, budgets, seeds, more_seeds=more_seeds, tune=1, **cell_kw)
-        cells += [dataclasses.replace(c, evaluator=e) for c in cells if uses_evaluator(c.method) for e in others]
+        cells += [dataclasses.replace(c, evaluator=e) for c in cells for e in under(c.method, c.budget)[1:]]
         return run_grid(cells, out, executor, workers, timeout_s, progress)
     if tune_seed in seeds or any(tune_seed in v for v in (more_seeds or {}).values()):
         raise UserError(f"the tuning seed {tune_seed} is also scored; choose one outside the suite's seeds")
@@ -118,8 +123,8 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
             if not supports(m, t):
                 continue
             tuned = searches(m, t)
-            for e in ("proxy", *(others if uses_evaluator(m) else ())):
-                for n in budgets:
+            for n in budgets:
+                for e in under(m, n):
                     tb = nearest_budget(n, tbs)
                     cfg, on = (chosen[(t, m, tb)], f"n{tb}-s{tune_seed}") if tuned else ({}, None)
                     rest += [Cell(task=t, method=m, budget=n, seed=s, config=cfg, tune=1, tuned_on=on, evaluator=e,
@@ -138,6 +143,7 @@ def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], ou
     return run_suite(tasks, methods, b, list(seeds or s.seeds), out, tune=s.tune,
                      tune_budgets=[x for x in s.tune_budgets if x in b] or None if s.tune_budgets else None,
                      tune_seed=s.tune_seed, regret=s.regret, evaluators=s.evaluators,
+                     evaluator_budgets=s.evaluator_budgets,
                      more_seeds=s.more_seeds_for(seeds), **s.cell_kwargs(), **kw)
 
 
@@ -293,9 +299,11 @@ def estimate_full(report: dict[str, Any], quick: Suite | None = None, full: Suit
         family = describe(t["method"])["family"] or "?"
         try:
             has_space = bool(resolve(t["method"]).space(track)) and full.tune > 1
-            evaluators = len(full.evaluators) if resolve(t["method"]).uses_evaluator else 1
+            calls = resolve(t["method"]).uses_evaluator
         except Exception:  # noqa: BLE001 - a broken method costs what it cost once
-            has_space, evaluators = False, 1
+            has_space, calls = False, False
+        evaluators = {b: len(full.evaluators) if calls and (not full.evaluator_budgets or b in full.evaluator_budgets)
+                      else 1 for b in full.budgets}
         test = sc * full.n_eval / quick.n_eval
         tuning = 0.0
         if has_space:
@@ -304,8 +312,8 @@ def estimate_full(report: dict[str, Any], quick: Suite | None = None, full: Suit
                 dev = sc * full.n_dev / quick.n_eval
                 tuning += trials * (fit * fit_scale(t["method"], track, b, qb, searched=True) + dev)
                 tuning += (2 if full.regret.get(b, 1) > 1 else 1) * (fit * fit_scale(t["method"], track, b, qb) + test)
-        scored = evaluators * sum(len(seeds_at(b, list(full.seeds), full.more_seeds))
-                                  * (fit * fit_scale(t["method"], track, b, qb) + test) for b in full.budgets)
+        scored = sum(evaluators[b] * len(seeds_at(b, list(full.seeds), full.more_seeds))
+                     * (fit * fit_scale(t["method"], track, b, qb) + test) for b in full.budgets)
         total += tuning + scored
         if breakdown is not None:
             for kind, v in (("tuning", tuning), ("scored", scored)):
