@@ -172,8 +172,11 @@ def test_cli_run_rejects_bad_input(tmp_path, capsys):
     assert main(["run", "--executor", "nope", "--out", str(tmp_path)]) == 2
     assert main(["run", "--regret", "256x3", "--out", str(tmp_path)]) == 2
     assert main(["run", "--suite", "quick", "--regret", "16:3", "--out", str(tmp_path)]) == 2  # quick searches nothing
+    assert main(["run", "--suite", "quick", "--tune-budgets", "4", "--out", str(tmp_path)]) == 2
+    assert main(["run", "--suite", "full", "--tune-budgets", "0,4", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("editbench: error:") == 6 and "budget:factor" in err and "searches nothing" in err
+    assert err.count("editbench: error:") == 8 and "budget:factor" in err and "searches nothing" in err
+    assert "tuned budgets must be >= 1" in err
 
 
 def test_grid_pairs_methods_only_with_tracks_they_support():

@@ -22,6 +22,12 @@ def run(args: argparse.Namespace) -> int:
         if suite.tune <= 1:
             raise UsageError(f"--regret extends a search; suite {suite.name!r} searches nothing")
         suite = dataclasses.replace(suite, regret=args.regret)
+    if args.tune_budgets is not None:
+        if suite.tune <= 1:
+            raise UsageError(f"--tune-budgets says where to search; suite {suite.name!r} searches nothing")
+        if any(b < 1 for b in args.tune_budgets):
+            raise UsageError(f"tuned budgets must be >= 1, got {args.tune_budgets}")
+        suite = dataclasses.replace(suite, tune_budgets=tuple(args.tune_budgets))
     tasks = args.tasks or sorted(TASKS)
     for t in tasks:
         get_task(t)
@@ -108,6 +114,9 @@ def register(sub) -> None:
     p.add_argument("--regret", type=regret_spec, default=None, metavar="N:R,...",
                    help="where a tuning cell's search goes on to R times its trials, by budget (replaces the suite's; "
                         "for example 16:3,256:3)")
+    p.add_argument("--tune-budgets", type=csv(int), default=None, metavar="N,...",
+                   help="the budgets tuning cells search at, the others taking the nearest (replaces the suite's; "
+                        "for example 1,4,16,64,256 to tune every budget directly)")
     add_executor_args(p)
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None, help="the proxy meter's folder (evidence labeller and evaluator)")
