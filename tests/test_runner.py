@@ -245,3 +245,24 @@ def test_a_tree_without_its_git_records_the_commit_it_was_told(monkeypatch):
     assert provenance.git() == {"commit": "0" * 40, "dirty": None, "source": "EDITBENCH_COMMIT"}
     monkeypatch.delenv("EDITBENCH_COMMIT")
     assert provenance.git() == {"commit": None, "dirty": None}
+
+
+def test_the_cost_estimate_prices_searched_schedules_discriminators_and_evaluator_budgets():
+    """The full suite's estimate from quick timings: a searched image finetuning also trains the discriminator
+    in half its trials (2.5x a step), text finetuning has nothing of the kind; the weak and noisy evaluators
+    add cells at their budgets only."""
+    import dataclasses
+
+    from editbench.harness.grid import estimate_full, fit_scale
+    from editbench.tracks.image.track import DISCRIMINATOR_STEP_COST
+
+    image, text = fit_scale("finetune_full", "image", 256, 16, True), fit_scale("finetune_full", "text", 256, 16, True)
+    plain = fit_scale("finetune_samples", "image", 256, 16, True)  # same schedule and epochs, no discriminator
+    assert image == pytest.approx(plain * (1 + DISCRIMINATOR_STEP_COST) / 2) and text > 0
+    assert fit_scale("steer", "image", 256, 16) == 16 and fit_scale("none", "image", 256, 16) == 1
+    rep = {"timings": [{"task": "unlit_lamps", "method": "prompt", "status": "ok", "fit_s": 1.0, "score_s": 1.0}]}
+    full = harness.SUITES.get("full")
+    parts: dict[str, float] = {}
+    at_16 = estimate_full(rep, full=full, breakdown=parts)
+    assert at_16 < estimate_full(rep, full=dataclasses.replace(full, evaluator_budgets=()))
+    assert set(parts) == {"image prompt tuning", "image prompt scored"} and sum(parts.values()) == pytest.approx(at_16)

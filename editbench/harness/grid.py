@@ -252,7 +252,7 @@ def fit_scale(method: str, track: str, budget: int, quick_budget: int, searched:
     import numpy as np
 
     from editbench.core.schedule import steps_of
-    from editbench.core.search import LogFloat, dimension
+    from editbench.core.search import Choice, LogFloat, dimension
     from editbench.methods import resolve
 
     try:
@@ -264,11 +264,17 @@ def fit_scale(method: str, track: str, budget: int, quick_budget: int, searched:
         def steps(n: int, e: float) -> int:
             return steps_of(cfg, n)[0](e)
         base = steps(quick_budget, cfg["epochs"])
-        dim = cls.space(track).get("epochs")
+        space = cls.space(track)
+        dim = space.get("epochs")
         if searched and dim is not None and isinstance(dimension(dim), LogFloat):
             d = dimension(dim)
             grid = np.exp(np.linspace(np.log(d.lo), np.log(d.hi), 17))
-            return float(np.mean([steps(budget, float(e)) for e in grid])) / max(base, 1)
+            per_step = get_track(track).step_cost  # a searched option that trains more per step, on average
+            options = 1.0
+            for name, spec in space.items():
+                if isinstance(dimension(spec), Choice):
+                    options *= float(np.mean([per_step({**cfg, name: v}) for v in dimension(spec).values])) / per_step(cfg)
+            return options * float(np.mean([steps(budget, float(e)) for e in grid])) / max(base, 1)
         return steps(budget, cfg["epochs"]) / max(base, 1)
     if cls.consumes == "samples":
         return budget / quick_budget
@@ -280,9 +286,10 @@ def estimate_full(report: dict[str, Any], quick: Suite | None = None, full: Suit
     """Rough cell time (s, one worker) of the full suite from a quick run's cell timings (each method's default
     fit and its test scoring at the quick budget). Per (task, method): a tuning cell at each tuned budget (its
     trials, ``regret`` times as many where the suite measures regret, each a fit at the searched configurations'
-    mean schedule and a dev scoring of ``n_dev`` outputs, then the best's fit and test scoring, twice with a
-    regret search), and for every (budget, seed) of the suite a scored cell (a fit and a test scoring of
-    ``n_eval`` outputs), under every evaluator for the methods that call one. Fit time is scaled by
+    mean schedule and step cost (``Track.step_cost``) and a dev scoring of ``n_dev`` outputs, then the best's
+    fit and test scoring, twice with a regret search), and for every (budget, seed) of the suite a scored cell
+    (a fit and a test scoring of ``n_eval`` outputs, its fit priced as a searched one where the method is
+    tuned), under every evaluator for the methods that call one at the budgets they run under it. Fit time is scaled by
     :func:`fit_scale`; scoring by the outputs scored. ``breakdown`` (a dict) receives the seconds by
     ``"{track} {family} {tuning|scored}"``."""
     from editbench.benchmarks import get_task
@@ -311,9 +318,9 @@ def estimate_full(report: dict[str, Any], quick: Suite | None = None, full: Suit
                 trials = full.tune * full.regret.get(b, 1)
                 dev = sc * full.n_dev / quick.n_eval
                 tuning += trials * (fit * fit_scale(t["method"], track, b, qb, searched=True) + dev)
-                tuning += (2 if full.regret.get(b, 1) > 1 else 1) * (fit * fit_scale(t["method"], track, b, qb) + test)
-        scored = sum(evaluators[b] * len(seeds_at(b, list(full.seeds), full.more_seeds))
-                     * (fit * fit_scale(t["method"], track, b, qb) + test) for b in full.budgets)
+                tuning += (2 if full.regret.get(b, 1) > 1 else 1) * (fit * fit_scale(t["method"], track, b, qb, True) + test)
+        scored = sum(evaluators[b] * len(seeds_at(b, list(full.seeds), full.more_seeds))  # at a searched config
+                     * (fit * fit_scale(t["method"], track, b, qb, searched=has_space) + test) for b in full.budgets)
         total += tuning + scored
         if breakdown is not None:
             for kind, v in (("tuning", tuning), ("scored", scored)):

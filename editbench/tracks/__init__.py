@@ -157,6 +157,11 @@ class Track(ABC):
         and the last losses. Optional: a track without it offers no finetuning on its model's own objective."""
         raise NotImplementedError(f"track {self.name!r} offers no finetuning")
 
+    def step_cost(self, config: dict[str, Any]) -> float:
+        """How long one training step under ``config`` takes against one of the plain objective (1.0): the cost
+        estimate's price of a searched option that trains more per step (the image GAN's discriminator)."""
+        return 1.0
+
     @classmethod
     def offers(cls, hook: str) -> bool:
         """Whether the track implements the optional ``hook`` (e.g. ``finetune``)."""
