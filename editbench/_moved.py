@@ -19,6 +19,11 @@ MOVED: dict[str, str] = {
     "editbench.methods._train": "editbench.core.schedule",
     "editbench.metrics.image": "editbench.tracks.image.metrics",
     "editbench.metrics.text": "editbench.tracks.text.metrics",
+    # 0.2's modules of the method contract (editbench.api itself is the public surface again: docs/api.md)
+    "editbench.models": "editbench.tracks.image",
+    "editbench.models.hooks": "editbench.core.hooks",
+    "editbench.models.meter": "editbench.tracks.image.meter",
+    "editbench.models.generator": "editbench.tracks.image.generator",
 }
 
 

@@ -45,3 +45,9 @@ def test_every_module_imports_only_its_layer_and_below():
 def test_the_stated_order_is_the_package_docstring():
     assert ("core -> world -> tracks -> (editors | baselines | metrics) -> methods -> benchmarks -> results -> harness\n"
             "         -> (leaderboard | experiments) -> cli") in editbench.__doc__
+
+
+def test_the_public_api_sits_on_the_tracks_and_below():
+    """editbench.api re-exports the contract and the tracks' helpers: it imports nothing above the tracks."""
+    above = [n for n in _imports(PKG / "api.py") if LAYERS.get(n.split(".")[1], 0) > LAYERS["tracks"]]
+    assert above == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -97,6 +98,20 @@ class Evidence:
     @property
     def n(self) -> int:
         return len(self.captions)
+
+    @property
+    def z(self) -> Tensor | None:
+        """Deprecated (0.2's name for the image latents): ``noise``."""
+        warnings.warn("Evidence.z is now Evidence.noise (the sampling noise of any track)", DeprecationWarning,
+                      stacklevel=2)
+        return self.noise
+
+    @property
+    def images(self) -> Any:
+        """Deprecated (0.2's name for the image outputs): ``outputs``."""
+        warnings.warn("Evidence.images is now Evidence.outputs (the outputs of any track)", DeprecationWarning,
+                      stacklevel=2)
+        return self.outputs
 
     def need(self, kind: str = "samples") -> None:
         """Raise a MethodError unless the evidence holds what ``kind`` gives (``samples``: outputs and their

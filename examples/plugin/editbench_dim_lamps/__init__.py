@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from editbench.core import Budget, Cost, Edit, Evidence, Method, MethodConfig, MethodError, capture
-from editbench.world.requests import EditRequest
+from editbench.api import Budget, Cost, Edit, EditRequest, Evidence, Method, MethodConfig, MethodError, capture
 
 
 @dataclass
