@@ -234,21 +234,42 @@ def test_export_round_trips_the_tables(results, tmp_path):
 
 def test_several_sources_in_one_leaderboard(results, tiny_gen, tmp_path, capsys):
     """A new method's results beside published ones: one table, page and families table; the method shows
-    under its declared name."""
+    under its declared name; rows of another protocol (fewer seeds) make the heading say so, not "suite
+    ..."; a cell two sources disagree on is an error naming it unless the later one is asked for."""
     mine = tmp_path / "mine.py"
     mine.write_text((ROOT / "examples/plugin/editbench_dim_lamps/__init__.py").read_text())
-    cells = harness.make_grid(TASKS, [f"{mine}:DimLamps"], [2, 4], [0, 1], checkpoints={"generator": tiny_gen}, **SMALL)
+    cells = harness.make_grid(TASKS, [f"{mine}:DimLamps"], [2, 4], [0], checkpoints={"generator": tiny_gen}, **SMALL)
     rep = harness.run_grid(cells, tmp_path / "mine", executor="inline", progress=False)
-    assert rep["cells"] == 8
+    assert rep["cells"] == 4
     exported = tmp_path / "published.jsonl.gz"
     assert main(["leaderboard", "export", "--results", str(results), "--out", str(exported)]) == 0
+    assert L.meta(L.load_frame(exported)[0])["suite"] == "custom"
     assert main(["leaderboard", "build", "--results", str(exported), "--results", str(tmp_path / "mine"),
                  "--out", str(tmp_path / "site"), "--budget", "4"]) == 0
-    rows = json.loads((tmp_path / "site" / "leaderboard.json").read_text())["rows"]
-    methods = {r["method"] for r in rows}
+    payload = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
+    methods = {r["method"] for r in payload["rows"]}
     assert {"none", "oracle", "steer", "broken", "dim_lamps"} <= methods and not any(":" in m for m in methods)
+    assert payload["meta"]["suite"].startswith("mixed") and {r["tuning"] for r in payload["rows"]} == {"defaults"}
+    assert {r["seeds"] for r in payload["rows"] if r["method"] == "dim_lamps"} == {"0"}
     assert "dim_lamps" in (tmp_path / "site" / "index.html").read_text()
     assert main(["leaderboard", "build", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+    # the same cell, another result: never resolved silently
+    other = tmp_path / "other"
+    src = next(p for p in sorted(Path(results).rglob("*.json")) if json.loads(p.read_text())["status"] == "ok")
+    rec = json.loads(src.read_text())
+    rec["scores"]["primary"] += 0.25
+    rec["timing"]["finished_at"] += 1
+    (other / src.relative_to(results)).parent.mkdir(parents=True)
+    (other / src.relative_to(results)).write_text(json.dumps(rec))
+    capsys.readouterr()
+    assert main(["leaderboard", "build", "--results", str(results), "--results", str(results), "--out",
+                 str(tmp_path / "same"), "--budget", "4"]) == 0  # the same results twice: no conflict
+    assert main(["leaderboard", "build", "--results", str(results), "--results", str(other), "--out",
+                 str(tmp_path / "conflict"), "--budget", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "1 cell(s) differ between sources" in err and rec["cell"]["method"] in err and "--on-conflict" in err
+    assert main(["leaderboard", "build", "--results", str(results), "--results", str(other), "--out",
+                 str(tmp_path / "conflict"), "--budget", "4", "--on-conflict", "latest"]) == 0
     capsys.readouterr()
 
 

@@ -142,3 +142,26 @@ def test_text_cells_carry_collateral(shipped_text):
     assert run_cell(Cell("text/unlit_lamps", "oracle", 16, 0, n_eval=8, n_boot=20), shipped_text)["collateral"] is None
     none = run_cell(Cell("text/unlit_lamps", "none", 16, 0, n_eval=8, n_boot=20), shipped_text)["collateral"]
     assert none["edited"] == none["unedited"] == col["unedited"]
+
+
+def test_collateral_measures_an_edit_that_applies_itself_its_own_way(shipped_text):
+    """An Edit subclass that overrides applied() declares no hooks, deltas or prompt: its collateral is
+    measured on the LM as it applies it, never copied from the unedited LM."""
+    from contextlib import contextmanager
+
+    class Flattened(Edit):
+        @contextmanager
+        def applied(self, model):
+            w = model.transformer.ln_f.weight
+            keep = w.detach().clone()
+            with torch.no_grad():
+                w.mul_(0.5)
+            try:
+                yield model
+            finally:
+                with torch.no_grad():
+                    w.copy_(keep)
+
+    col = shipped_text.track.collateral(shipped_text, Flattened("flattened"))
+    assert col["edited"] != col["unedited"]
+    assert shipped_text.track.collateral(shipped_text, Edit("none"))["edited"] == col["unedited"]

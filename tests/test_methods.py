@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 import textwrap
@@ -8,8 +9,8 @@ import torch
 
 from editbench.benchmarks import evidence_world, get_task
 from editbench.cli import main
-from editbench.core import Budget, Edit, MethodError, UnknownNameError
-from editbench.core.registry import Registry, RegistryError
+from editbench.core import Budget, Edit, MethodError, UnknownNameError, UserError
+from editbench.core.registry import Registry, RegistryError, import_target
 from editbench.harness import Session
 from editbench.harness.checks import check_method
 from editbench.methods import METHODS, resolve
@@ -263,3 +264,38 @@ def test_an_edit_saved_before_the_methods_moved_loads_and_scores_the_same(shippe
     assert now["primary"] == pytest.approx(then["primary"], abs=1e-3)
     for part, values in then["per_image"].items():
         assert now["per_image"][part] == pytest.approx(values, abs=1e-3, nan_ok=True)
+
+
+def test_an_edit_of_a_file_method_loads_in_another_process_and_fails_in_one_line_without_it(tmp_path):
+    """The module a file reference imports as is named by the file's path, the same in every process, and a
+    saved edit names its class by the file itself; an edit whose class cannot be imported is one line."""
+    f = tmp_path / "mine.py"
+    f.write_text("from editbench.api import Edit\n\nclass MyEdit(Edit):\n    pass\n")
+    cls = import_target(f"{f}:MyEdit")
+    cls("mine", {}, tensors={"d": torch.ones(3)}).save(tmp_path / "edit")
+    assert json.loads((tmp_path / "edit" / "edit.json").read_text())["edit_class"] == f"{f.resolve()}:MyEdit"
+    code = (f"from editbench.core import Edit; e = Edit.load({str(tmp_path / 'edit')!r}); "
+            "print(type(e).__name__, e.tensors['d'].sum().item())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["MyEdit", "3.0"]
+    f.unlink()
+    sys.modules.pop(cls.__module__)
+    with pytest.raises(UserError, match="cannot be loaded here") as err:
+        Edit.load(tmp_path / "edit")
+    assert "\n" not in str(err.value)
+
+
+def test_a_cell_of_an_outside_method_is_keyed_by_its_code(tmp_path):
+    """Editing a file method's source gives its cells new keys (a rerun recomputes them, never "already
+    done"); a built-in's key holds no code hash (the package version keys it)."""
+    from editbench.harness import Cell
+    from editbench.methods import method_code
+
+    f = tmp_path / "dim.py"
+    f.write_text((ROOT / "examples/plugin/editbench_dim_lamps/__init__.py").read_text())
+    cell = Cell("unlit_lamps", f"{f}:DimLamps", 16, 0)
+    before, code = cell.key({}), method_code(f"{f}:DimLamps")
+    assert code.startswith("sha256:") and cell.key({}) == before
+    f.write_text(f.read_text().replace("factor: float = 0.0", "factor: float = 0.25"))
+    assert method_code(f"{f}:DimLamps") != code and cell.key({}) != before
+    assert method_code("steer") is None

@@ -11,7 +11,7 @@ import pytest
 
 from editbench import harness
 from editbench.cli import main
-from editbench.core import UserError
+from editbench.core import MethodError, UserError
 from editbench.results import SCHEMA_VERSION, load_results
 
 SMALL = {"n_eval": 8, "n_dev": 8, "n_boot": 20, "tune": 1}
@@ -266,3 +266,22 @@ def test_the_cost_estimate_prices_searched_schedules_discriminators_and_evaluato
     at_16 = estimate_full(rep, full=full, breakdown=parts)
     assert at_16 < estimate_full(rep, full=dataclasses.replace(full, evaluator_budgets=()))
     assert set(parts) == {"image prompt tuning", "image prompt scored"} and sum(parts.values()) == pytest.approx(at_16)
+
+
+def test_the_unchanged_model_check_sees_flags_and_hooks_not_only_weights(tiny_gen):
+    """A library that flips requires_grad, calls train() or leaves a hook on the shared model changes what
+    the next method and the scorer see, with every weight as before: each is caught and named."""
+    session = harness.Session("image", {"generator": tiny_gen})
+    model, before = session.edited_model, session.fingerprint()
+    assert session.changed(before) is None
+    p = next(model.parameters())
+    p.requires_grad_(not p.requires_grad)
+    assert session.changed(before) == "which parameters require gradients"
+    p.requires_grad_(not p.requires_grad)
+    model.train(not model.training)
+    assert session.changed(before) == "its training mode (train()/eval())"
+    model.train(not model.training)
+    handle = next(iter(model.modules())).register_forward_hook(lambda *a: None)
+    with pytest.raises(MethodError, match="the hooks registered on it"):
+        session.check_unchanged(before)
+    handle.remove()

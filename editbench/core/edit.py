@@ -6,7 +6,6 @@ outputs are produced for a batch (and what an oracle produces instead) is the tr
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from torch import Tensor, nn
 from . import io
 from .errors import MethodError, UserError
 from .hooks import HookPoint, hook_points, intervene
+from .registry import class_reference, import_target
 
 EDIT_FORMAT = 2
 
@@ -212,7 +212,7 @@ class Edit:
     # -- persistence -----------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """``edit.safetensors`` (the tensors) and ``edit.json`` (everything else), written atomically."""
-        record = {"format_version": EDIT_FORMAT, "edit_class": f"{type(self).__module__}:{type(self).__qualname__}",
+        record = {"format_version": EDIT_FORMAT, "edit_class": class_reference(type(self)),
                   "method": self.method, "config": self.config, "hooks": self.hooks, "deltas": self.deltas,
                   "prompt": self.prompt, "cost": self._cost.as_dict(), "meta": self.meta}
 
@@ -223,8 +223,9 @@ class Edit:
 
     @classmethod
     def load(cls, folder: str | Path) -> Edit:
-        """Load an edit; a method's own Edit subclass is restored (from an importable module named in
-        ``edit.json``)."""
+        """Load an edit; a method's own Edit subclass is restored from the module or the file named in
+        ``edit.json`` (a method loaded as ``file.py:Class`` saves the file's path), or a one-line UserError
+        says it cannot be."""
         folder = Path(folder)
         try:
             meta = json.loads((folder / "edit.json").read_text())
@@ -234,8 +235,11 @@ class Edit:
         target = meta.get("edit_class", "editbench.core.edit:Edit")
         edit_cls: type[Edit] = cls
         if target != f"{cls.__module__}:{cls.__qualname__}":
-            module, name = target.split(":")
-            edit_cls = getattr(importlib.import_module(module), name)
+            try:
+                edit_cls = import_target(target)
+            except UserError as e:
+                raise UserError(f"{folder}: the edit's class cannot be loaded here (the method that saved it must be "
+                                f"importable): {e}") from None
             if not (isinstance(edit_cls, type) and issubclass(edit_cls, Edit)):
                 raise UserError(f"{folder}: edit class {target!r} is not an editbench Edit")
         prompt = meta.get("prompt", meta.get("caption"))  # format 1 called the prompt rewrite "caption"

@@ -11,6 +11,7 @@ A registry checks each entry when it is first loaded (``check``) and refuses a n
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -36,6 +37,24 @@ class Entry:
     source: str = "built-in"
 
 
+FILE_MODULE_PREFIX = "editbench_user_"  # the module a file reference is imported as: prefix + a hash of its path
+
+
+def file_module_name(path: str | Path) -> str:
+    """The module name ``path.py:Attr`` imports as: the same in every process (a hash of the resolved path)."""
+    return FILE_MODULE_PREFIX + hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
+
+
+def class_reference(cls: type) -> str:
+    """``module:Qualname`` for ``cls``, or ``/path/to/file.py:Qualname`` where ``cls`` came from a file
+    reference (its module name means nothing to another process that never imported that file)."""
+    module = sys.modules.get(cls.__module__)
+    where = cls.__module__
+    if where.startswith(FILE_MODULE_PREFIX) and getattr(module, "__file__", None):
+        where = str(Path(module.__file__).resolve())
+    return f"{where}:{cls.__qualname__}"
+
+
 def import_target(target: str) -> Any:
     """The attribute named by ``pkg.module:Attr`` or ``path/to/file.py:Attr``."""
     if ":" not in target:
@@ -46,7 +65,7 @@ def import_target(target: str) -> Any:
             path = Path(where)
             if not path.is_file():
                 raise RegistryError(f"file {where!r} does not exist")
-            mod_name = f"editbench_user_{abs(hash(str(path.resolve())))}"
+            mod_name = file_module_name(path)
             module = sys.modules.get(mod_name)
             if module is None:
                 spec = importlib.util.spec_from_file_location(mod_name, path)

@@ -30,7 +30,7 @@ from editbench.core import Budget, Edit, Method, MethodError, one_thread
 from editbench.core.schedule import steps_of
 from editbench.core.search import VERSION as SEARCH_VERSION
 from editbench.core.search import at_edge, search, signature
-from editbench.methods import resolve
+from editbench.methods import method_code, resolve
 from editbench.results import SCHEMA_VERSION, CellResult, write_result, write_strip
 
 from .session import Session, Sessions
@@ -70,11 +70,15 @@ class Cell:
 
     def key(self, hashes: dict[str, str]) -> str:
         """Hash of the cell with its checkpoints' hashes (not their folders), the task version, the method's
-        version, the package version and the result schema."""
+        version (and for a method from outside editbench its code: :func:`~editbench.methods.method_code`),
+        the package version and the result schema."""
         from editbench import __version__
 
         payload = {**self.spec(), "checkpoints": hashes, "task_version": get_task(self.task).version,
                    "method_version": method_version(self.method), "package": __version__, "schema": SCHEMA_VERSION}
+        code = method_code(self.method)
+        if code:  # a method from outside editbench: its file's hash or its distribution's version
+            payload["method_code"] = code
         if self.tune > 1:
             payload["search"] = SEARCH_VERSION
             payload["space"] = method_space(self.method, self.track)

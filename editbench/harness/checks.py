@@ -63,9 +63,11 @@ def check_method(method: str, config: dict[str, Any] | None = None, session: Ses
     checks.append(Check("fits within budget", within, f"{cost.fit_seconds:.1f} s, {cost.examples_used} of {budget.n} "
                         f"examples, {cost.evaluator_calls} of {budget.evaluator_calls} evaluator calls, "
                         f"{cost.params_changed} parameters changed"))
-    unchanged = session.fingerprint() == fingerprint
+    what = session.changed(fingerprint)
+    unchanged = what is None
     checks.append(Check("leaves the shared model unchanged", unchanged,
-                        "weights as before" if unchanged else "fit changed the shared model's weights in place"))
+                        "weights, gradient flags, training mode and hooks as before" if unchanged
+                        else f"fit changed the shared model: {what}"))
     if not unchanged:
         session.reset()
         return checks

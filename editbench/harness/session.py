@@ -65,15 +65,33 @@ class Session:
             return float(counter.get_total_flops())
         return self.memo("flops_per_pass", count)
 
-    def fingerprint(self) -> list[float]:
+    def fingerprint(self) -> dict[str, Any]:
+        """What a method must leave as it found it on the shared model: its weights (a sum per tensor), which
+        parameters require gradients, which modules are in training mode, and the hooks registered on it."""
+        model = self.edited_model
         with torch.no_grad():
-            return [float(t.double().abs().sum()) for t in self.edited_model.state_dict().values()]
+            weights = [float(t.double().abs().sum()) for t in model.state_dict().values()]
+        return {"weights": weights,
+                "requires_grad": [n for n, p in model.named_parameters() if p.requires_grad],
+                "training": [n for n, m in model.named_modules() if m.training],
+                "hooks": sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+                             for m in model.modules())}
 
-    def check_unchanged(self, fingerprint: list[float]) -> None:
+    def changed(self, fingerprint: dict[str, Any]) -> str | None:
+        """What a fit changed on the shared model since ``fingerprint`` (None: nothing)."""
+        now = self.fingerprint()
+        said = {"weights": "its weights in place", "requires_grad": "which parameters require gradients",
+                "training": "its training mode (train()/eval())", "hooks": "the hooks registered on it"}
+        what = [said[k] for k in said if now[k] != fingerprint.get(k)]
+        return ", ".join(what) or None
+
+    def check_unchanged(self, fingerprint: dict[str, Any]) -> None:
         """Methods must leave the shared model as they found it (they change a copy or return an Edit)."""
-        if self.fingerprint() != fingerprint:
+        what = self.changed(fingerprint)
+        if what:
             self.reset()
-            raise MethodError(f"the method changed the shared {self.track.edited}'s weights in place; fit must edit a copy")
+            raise MethodError(f"the method changed the shared {self.track.edited}: {what}; fit must edit a copy "
+                              "and leave the model's flags and hooks as it found them")
 
 
 class Sessions:

@@ -22,6 +22,19 @@ import torch
 
 from editbench.core.stats import bootstrap, interval, paired_better, widen
 
+
+def tuning_of(cells: pd.DataFrame) -> str:
+    """How a row's cells were configured: ``tuned`` (every cell carries the config a tuning cell chose),
+    ``defaults`` (none, and none was given a config), ``given config``, or ``mixed``."""
+    tuned = cells.tuned_on.notna() if "tuned_on" in cells else pd.Series(False, index=cells.index)
+    given = (cells.given_config != "{}") & ~tuned if "given_config" in cells else pd.Series(False, index=cells.index)
+    if tuned.all():
+        return "tuned"
+    if not tuned.any():
+        return "given config" if given.all() else ("defaults" if not given.any() else "mixed")
+    return "mixed"
+
+
 # the frame's collateral columns (text cells; NaN elsewhere), averaged over a method's ok seeds
 COLLATERAL = ("facts_acc", "facts_acc_base", "facts_stderr", "word_ppl", "word_ppl_base")
 
@@ -92,6 +105,7 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
             for col in ("flops", "steps", "epochs", "examples_seen"):  # compute: the median cell's
                 row[col] = float(ok[col].median()) if not ok.empty and col in ok else math.nan
             row["evidence"] = mg.evidence.iloc[0] if "evidence" in mg else "?"
+            row["tuning"] = tuning_of(mg)
             row["edges"] = ",".join(sorted({e for x in (mg.edges if "edges" in mg else []) if x for e in x.split(",")}))
             row.update(fit_s=float(ok.fit_s.median()) if not ok.empty else math.nan,
                        evaluator_calls=int(ok.evaluator_calls.max()) if not ok.empty else 0,

@@ -41,6 +41,15 @@ def _display_names(recs: list[dict[str, Any]]) -> dict[str, str]:
     return shown
 
 
+def _differ(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    same = a["primary"] == b["primary"] or (math.isnan(a["primary"]) and math.isnan(b["primary"]))
+    return a["status"] != b["status"] or not same
+
+
+def _result(row: dict[str, Any]) -> str:
+    return f"{row['primary']:.4f}" if row["status"] == "ok" else row["status"]
+
+
 def _evidence_kind(method: str) -> str:
     """The evidence a method learns from, for records that predate the field ("?" where it cannot be loaded)."""
     from editbench.methods import resolve
@@ -106,9 +115,17 @@ def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
     return row
 
 
-def load_frame(results: str | Path | Sequence[str | Path]) -> tuple[pd.DataFrame, dict[int, dict[str, np.ndarray]]]:
+ON_CONFLICT = ("error", "latest")  # what a cell two sources give different results for does
+
+
+def load_frame(results: str | Path | Sequence[str | Path], on_conflict: str = "error"
+               ) -> tuple[pd.DataFrame, dict[int, dict[str, np.ndarray]]]:
     """One row per cell of one or several result folders and exports, and per row its per-output part
-    scores (ok cells only; keyed by the frame's index)."""
+    scores (ok cells only; keyed by the frame's index). A cell that two sources hold with different results
+    (status or primary) is a conflict, never resolved silently: a LeaderboardError names it, or with
+    ``on_conflict="latest"`` the later-finished result is kept (the same result twice is no conflict)."""
+    if on_conflict not in ON_CONFLICT:
+        raise LeaderboardError(f"on_conflict must be one of {list(ON_CONFLICT)}, got {on_conflict!r}")
     sources = [results] if isinstance(results, str | Path) else list(results)
     try:
         recs = read_sources(sources)
@@ -118,8 +135,19 @@ def load_frame(results: str | Path | Sequence[str | Path]) -> tuple[pd.DataFrame
     rows = sorted(((_row(rec, shown), (rec.get("scores") or {}).get("per_image")) for rec in recs),
                   key=lambda r: r[0]["finished_at"])
     latest: dict[tuple, tuple] = {}
+    conflicts = []
     for row, pi in rows:
-        latest[tuple(row[k] for k in CELL_ID)] = (row, pi)
+        cid = tuple(row[k] for k in CELL_ID)
+        old = latest.get(cid)
+        if old is not None and old[0]["source"] != row["source"] and _differ(old[0], row):
+            conflicts.append((cid, old[0], row))
+        latest[cid] = (row, pi)
+    if conflicts and on_conflict == "error":
+        cid, a, b = conflicts[0]
+        raise LeaderboardError(
+            f"{len(conflicts)} cell(s) differ between sources, e.g. {'/'.join(str(x) for x in cid[:4])}: "
+            f"{_result(a)} in {a['source']}, {_result(b)} in {b['source']}; drop one source, or pass "
+            "--on-conflict latest to show the later-finished result")
     df = pd.DataFrame([r for r, _ in latest.values()])
     per_image = {}
     for i, (_, pi) in enumerate(latest.values()):

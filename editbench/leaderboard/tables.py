@@ -19,6 +19,8 @@ def meta(df: pd.DataFrame) -> dict[str, Any]:
     more = {int(b): sorted(s - set(seeds)) for b, s in at.items() if s - set(seeds)}  # a budget's extra seeds
     suite = next((name for name, s in SUITES.items() if list(s.budgets) == budgets and list(s.seeds) == seeds
                   and {b: list(x) for b, x in s.more_seeds.items()} == more), "custom")
+    if len(protocols(df)) > 1:  # rows of several protocols (a quick-suite method beside a full suite): no one name
+        suite = "mixed (rows differ in tuning or seeds: see each row's)"
     return {
         "suite": suite, "budgets": budgets, "seeds": seeds, "more_seeds": more,
         "n_eval": sorted(df.n_eval.dropna().unique().tolist()),
@@ -30,6 +32,16 @@ def meta(df: pd.DataFrame) -> dict[str, Any]:
         "checkpoints": {c[5:]: sorted(df[c].dropna().unique().tolist()) for c in df.columns
                         if c.startswith("ckpt_") and df[c].notna().any()},
     }
+
+
+def protocols(df: pd.DataFrame) -> set[tuple]:
+    """The distinct protocols of the (task, method) rows of scored cells: how they were configured and which
+    seeds ran at each budget."""
+    from .aggregate import tuning_of
+
+    scored = df[df.role == "scored"] if "role" in df else df
+    return {(tuning_of(g), tuple(sorted((int(b), tuple(sorted(x.seed))) for b, x in g.groupby("budget"))))
+            for _, g in scored.groupby(["task", "method"])}
 
 
 def _track_outputs(track: str) -> str:
@@ -63,7 +75,7 @@ def fmt(x: float, nd: int = 3) -> str:
 
 TABLE_FIXED = ("track", "task", "rank", "method", "family", "evidence", "primary", "ci_lo", "ci_hi", "proxy_primary", "gap",
                "gap_lo", "gap_hi", "gap_flag", "transfer_ratio", "fidelity", "facts_change", "facts_stderr", "ppl_ratio",
-               "fit_s", "flops", "epochs", "edges", "evaluator_calls", "budget", "seeds", "status")
+               "fit_s", "flops", "epochs", "edges", "evaluator_calls", "tuning", "budget", "seeds", "status")
 EVIDENCE_WORDS = {"samples": "samples (proxy-read)", "targets": "world targets", "captions": "captions + calls",
                   "none": "none"}
 
@@ -82,7 +94,8 @@ def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
     parts = [c for c in summary.columns if c.startswith("part_")]
     cols = ["track", "task", "rank", "method", "family", "evidence", "primary", "ci_lo", "ci_hi", "proxy_primary", "gap",
             "gap_lo", "gap_hi", "gap_flag", *parts, "transfer_ratio", "fidelity", "facts_change", "facts_stderr", "ppl_ratio",
-            "fit_s", "flops", "epochs", "edges", "evaluator_calls", "budget", "seeds", "status"]
+            "fit_s", "flops", "epochs", "edges", "evaluator_calls", "tuning", "budget", "seeds", "status"]
+    s = s.assign(tuning=s.tuning if "tuning" in s else "?")
     s = s.assign(**{c: s[c] if c in s else math.nan for c in ("facts_change", "facts_stderr", "ppl_ratio", "proxy_primary",
                                                                "gap", "gap_lo", "gap_hi", "flops", "epochs")})
     s = s.assign(evidence=s.evidence if "evidence" in s else "?", edges=s.edges if "edges" in s else "")
@@ -115,6 +128,7 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
     several = t.track.nunique() > 1
     collateral = bool(t.facts_change.notna().any() or t.ppl_ratio.notna().any())
     edges = bool((t.edges.fillna("") != "").any())
+    mixed = "tuning" in t and t.tuning.nunique() > 1  # rows configured differently: each says how
     rows = []
     for _, r in t.iterrows():
         primary = "failed" if not math.isfinite(r.primary) else f"**{fmt(r.primary)}** [{fmt(r.ci_lo)}, {fmt(r.ci_hi)}]"
@@ -126,7 +140,8 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
                      **({"collateral": _collateral(r)} if collateral else {}),
                      "fit s": fmt(r.fit_s, 1), "FLOPs, epochs": compute_text(r.flops, r.epochs),
                      **({"tuned at edge": r.edges or "-"} if edges else {}),
-                     "evaluator calls": str(r.evaluator_calls), "seeds": r.seeds,
+                     "evaluator calls": str(r.evaluator_calls), **({"tuning": r.tuning} if mixed else {}),
+                     "seeds": r.seeds,
                      "status": r.status})
     view = pd.DataFrame(rows)
     return (f"Evidence budget n = {int(t.budget.iloc[0])}. Scores are the judge's; the proxy-judge gap is the proxy's "
@@ -137,7 +152,7 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
 def to_latex(t: pd.DataFrame, m: dict[str, Any]) -> str:
     unmeasured = [c for c in ("facts_change", "facts_stderr", "ppl_ratio") if t[c].isna().all()]
     view = t.drop(columns=["budget", "seeds", "status", "family", "proxy_primary", "gap_lo", "gap_hi", "gap_flag",
-                           "edges", "epochs", *unmeasured]
+                           "edges", "epochs", "tuning", *unmeasured]
                   + (["track"] if t.track.nunique() <= 1 else [])).copy()
     view["primary"] = [f"{fmt(p)} [{fmt(lo)}, {fmt(hi)}]" for p, lo, hi in
                        zip(view.primary, view.ci_lo, view.ci_hi, strict=True)]

@@ -22,9 +22,13 @@ names still import (:mod:`editbench._moved`), with a DeprecationWarning that giv
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
 import pkgutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from editbench import baselines, editors
@@ -78,6 +82,31 @@ def failures_reported(method: str, during: str = "", shown: str | None = None) -
         if is_builtin(method):
             raise
         raise MethodError(f"method {(shown or method)!r} failed{during}: {type(err).__name__}: {err}") from None
+
+
+def method_code(name: str) -> str | None:
+    """What identifies the code of a method that is not one of editbench's own, for its cells' keys (so an
+    author who changes the method never gets the old results back as "already done"): a file reference's
+    content hash, an installed method's distribution and version (a module outside any distribution: its
+    file's hash). None for a built-in (the package version keys it) and for what cannot be found."""
+    entry = METHODS.entries().get(name)
+    if entry is not None and entry.source == "built-in":
+        return None
+    where = (entry.target if entry is not None else name).rsplit(":", 1)[0]
+    path: Path | None = Path(where) if where.endswith(".py") else None
+    if path is None:
+        dists = importlib.metadata.packages_distributions().get(where.split(".")[0])
+        if dists:
+            return f"{dists[0]}=={importlib.metadata.version(dists[0])}"
+        try:
+            spec = importlib.util.find_spec(where)
+        except (ImportError, ValueError):
+            return None
+        path = Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+    try:
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path is not None else None
+    except OSError:
+        return None
 
 
 def is_builtin(name: str) -> bool:

@@ -187,8 +187,8 @@ class TextTrack(Track):
 
     def collateral(self, session: Any, edit: Edit) -> dict[str, Any] | None:
         """lm-eval's ``lamp_facts`` accuracy and ``lamp_perplexity`` on the LM with ``edit`` applied and without
-        (the unedited scores computed once per session); None for an edit that answers with the world's
-        outputs instead of the model's (the oracle)."""
+        (the unedited scores computed once per session, and reused only for an edit that holds nothing); None
+        for an edit that answers with the world's outputs instead of the model's (the oracle)."""
         import contextlib
         import io as stdio
 
@@ -200,8 +200,10 @@ class TextTrack(Track):
         with contextlib.redirect_stderr(stdio.StringIO()):  # lm-eval's progress bars, once per cell
             folder = default_folder()
             base = session.memo(("collateral", "unedited"), lambda: evaluate(lm, tasks, folder))
-            changes = edit.hooks or edit.deltas or edit.prompt
-            edited = evaluate(lm, tasks, folder, edit) if changes else base
+            # only a plain Edit that holds nothing is the unedited LM; an Edit subclass may apply itself its own way
+            # (overriding applied() or hook_fn), so it is measured like any other
+            noop = type(edit) is Edit and not (edit.hooks or edit.deltas or edit.prompt)
+            edited = base if noop else evaluate(lm, tasks, folder, edit)
         return {"edited": edited, "unedited": base}
 
     def pictures(self, pair: TextPair, k: int) -> dict[str, Any]:
