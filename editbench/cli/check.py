@@ -18,7 +18,7 @@ def check(args: argparse.Namespace) -> int:
         what = "extended with the new cells of" if args.new_only else "rewritten from"
         print(f"baseline {args.baseline} {what} {args.results}: {len(b['cells'])} cells")
         return 0
-    rep = L.check(L.read_baseline(args.baseline), args.results)
+    rep = L.check(L.read_baseline(args.baseline), args.results, fixed=args.tolerance)
     print(L.format_check(rep))
     return 0 if rep["ok"] else 1
 
@@ -32,6 +32,9 @@ def register(sub) -> None:
     mode.add_argument("--update", action="store_true", help="rewrite the baseline from the results (deliberately)")
     mode.add_argument("--exact", action="store_true",
                       help="compare two sets of results with zero tolerance: every cell's scores identical bit for bit")
+    p.add_argument("--tolerance", type=float, default=None, metavar="T",
+                   help="fail a cell whose score drops by more than T (default: its noise band, half its 95%% interval "
+                        "and at least 0.01); a method's own regression test on the deterministic suite uses a small T")
     p.add_argument("--new-only", action="store_true",
                    help="with --update: keep the baseline's cells and add only new ones (a new track or method)")
     p.set_defaults(func=check)

@@ -18,17 +18,19 @@ def check_studies(activations: str | None, trust: str | None) -> None:
 
 
 def build_and_print(results: list[str], out: str, budget: int | None, activations: str | None = None,
-                    trust: str | None = None, on_conflict: str = "error") -> None:
+                    trust: str | None = None, on_conflict: str = "error", submissions: str | None = None) -> None:
     from editbench.leaderboard import publish
 
     check_studies(activations, trust)
-    res = publish(results, out, budget=budget, activations=activations, trust=trust, on_conflict=on_conflict)
+    res = publish(results, out, budget=budget, activations=activations, trust=trust, on_conflict=on_conflict,
+                  submissions=submissions)
     print("\n" + res["markdown"])
     print(f"leaderboard written to {out}/ (open {Path(out) / 'index.html'})")
 
 
 def build(args: argparse.Namespace) -> int:
-    build_and_print(args.results, args.out, args.budget, args.activations, args.trust, args.on_conflict)
+    build_and_print(args.results, args.out, args.budget, args.activations, args.trust, args.on_conflict,
+                    args.submissions)
     return 0
 
 
@@ -67,6 +69,9 @@ def register(sub) -> None:
                    help="add the activation-reporting study in DIR to the page (e.g. leaderboard/activations)")
     p.add_argument("--trust", default=None, metavar="DIR",
                    help="add the trust study in DIR to the page (e.g. leaderboard/trust)")
+    p.add_argument("--submissions", default=None, metavar="DIR",
+                   help="verified submission bundles (e.g. leaderboard/submissions), shown beside the other rows and "
+                        "marked 'verified: k of N cells re-run'")
     p.add_argument("--on-conflict", choices=("error", "latest"), default="error",
                    help="a cell two sources give different results for: an error naming it (default), or the "
                         "later-finished result")

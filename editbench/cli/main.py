@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from editbench.core import UserError
 
-from . import check, edit, experiment, leaderboard, lmeval, methods, models, run, train, world
+from . import check, ci, edit, experiment, leaderboard, lmeval, methods, models, run, submit, train, world
 from .common import Parser, check_outputs
 
 EXIT_USAGE = 2
-GROUPS = (world, models, train, methods, edit, run, leaderboard, check, lmeval, experiment)
+GROUPS = (world, models, train, methods, edit, run, leaderboard, check, submit, ci, lmeval, experiment)
 
 
 def build_parser() -> Parser:

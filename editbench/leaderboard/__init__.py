@@ -52,14 +52,24 @@ __all__ = [
 
 def publish(results: str | Path | Sequence[str | Path], out: str | Path, budget: int | None = None,
             n_boot: int = 1000, activations: str | Path | None = None, trust: str | Path | None = None,
-            on_conflict: str = "error") -> dict[str, Any]:
+            on_conflict: str = "error", submissions: str | Path | None = None) -> dict[str, Any]:
     """Build every leaderboard artefact from one or several result folders and exports into ``out``;
     ``activations``, ``trust``: folders of the activation-reporting and trust studies, shown as sections of the
     page; ``on_conflict``: what a cell that two sources give different results for does (:func:`load_frame`).
-    Returns the summary, the table, its meta and the Markdown."""
+    ``submissions``: a folder of verified bundles (``leaderboard/submissions``), whose rows sit beside the
+    others marked "verified: k of N cells re-run". Returns the summary, the table, its meta and the Markdown."""
     from editbench.benchmarks import TASKS
 
-    df_all, per_image = load_frame(results, on_conflict)
+    sources = [results] if isinstance(results, str | Path) else list(results)
+    marks: dict[str, str] = {}
+    if submissions is not None:
+        from .submissions import verified_sources
+
+        for folder, mark in verified_sources(submissions):
+            sources.append(folder)
+            marks[str(folder)] = mark
+    df_all, per_image = load_frame(sources, on_conflict)
+    df_all["verified"] = df_all.source.map(marks).fillna("") if marks else ""
     searched = tuning_table(df_all)  # tuning cells: their searches are published, their scores never tabled
     df_all = df_all[df_all.role == "scored"]
     df = df_all[df_all.evaluator == "proxy"]  # the leaderboard's methods see the proxy; the other evaluators below

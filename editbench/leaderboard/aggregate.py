@@ -106,6 +106,7 @@ def summarize(df: pd.DataFrame, per_image: dict[int, dict[str, np.ndarray]], n_b
                 row[col] = float(ok[col].median()) if not ok.empty and col in ok else math.nan
             row["evidence"] = mg.evidence.iloc[0] if "evidence" in mg else "?"
             row["tuning"] = tuning_of(mg)
+            row["verified"] = next((v for v in mg.verified if v), "") if "verified" in mg else ""
             row["edges"] = ",".join(sorted({e for x in (mg.edges if "edges" in mg else []) if x for e in x.split(",")}))
             row.update(fit_s=float(ok.fit_s.median()) if not ok.empty else math.nan,
                        evaluator_calls=int(ok.evaluator_calls.max()) if not ok.empty else 0,

@@ -89,10 +89,11 @@ def tolerance(metric: str, base: dict[str, Any]) -> float:
     return TOLERANCE_FLOOR.get(metric, 0.01)
 
 
-def check(baseline: dict[str, Any], results: str | Path) -> dict[str, Any]:
+def check(baseline: dict[str, Any], results: str | Path, fixed: float | None = None) -> dict[str, Any]:
     """Compare results with a baseline. A cell fails when a gated metric moves the wrong way by more
-    than its tolerance, or when it was ok in the baseline and failed now. Missing and new cells are
-    reported; a missing cell fails the gate, a new one does not."""
+    than its tolerance (the noise band of :func:`tolerance`, or ``fixed`` for every metric: a regression test of
+    one method, where any move beyond float noise is the method's doing), or when it was ok in the baseline
+    and failed now. Missing and new cells are reported; a missing cell fails the gate, a new one does not."""
     df, _ = load_frame(results)
     now = {cell_id(r): r for _, r in df.iterrows()}
     base = baseline["cells"]
@@ -110,7 +111,7 @@ def check(baseline: dict[str, Any], results: str | Path) -> dict[str, Any]:
             bv, nv = b.get(metric), _num(r[metric])
             if bv is None or nv is None:
                 continue
-            tol = tolerance(metric, b)
+            tol = tolerance(metric, b) if fixed is None else fixed
             change = nv - bv
             row = {"cell": cid, "metric": metric, "baseline": bv, "now": nv, "change": change, "tolerance": tol}
             rows.append(row)

@@ -20,7 +20,8 @@ _HERE = Path(__file__).resolve().parent
 
 def _html_table(t: pd.DataFrame, task: str) -> str:
     cols = [c for c in t.columns if c not in ("task", "ci_lo", "ci_hi", "budget", "gap_lo", "gap_hi", "gap_flag")
-            and not (t[c].dtype.kind == "f" and t[c].isna().all())]  # e.g. collateral on image tasks
+            and not (t[c].dtype.kind == "f" and t[c].isna().all())  # e.g. collateral on image tasks
+            and not (c == "verified" and not (t[c].fillna("") != "").any())]  # no submission among the rows
     head = "".join(f'<th class="{"text" if t[c].dtype.kind not in "fi" and c != "rank" else ""}">'
                    f"{html.escape(c.replace('_', ' '))}</th>" for c in cols)
     body = []

@@ -75,7 +75,7 @@ def fmt(x: float, nd: int = 3) -> str:
 
 TABLE_FIXED = ("track", "task", "rank", "method", "family", "evidence", "primary", "ci_lo", "ci_hi", "proxy_primary", "gap",
                "gap_lo", "gap_hi", "gap_flag", "transfer_ratio", "fidelity", "facts_change", "facts_stderr", "ppl_ratio",
-               "fit_s", "flops", "epochs", "edges", "evaluator_calls", "tuning", "budget", "seeds", "status")
+               "fit_s", "flops", "epochs", "edges", "evaluator_calls", "tuning", "verified", "budget", "seeds", "status")
 EVIDENCE_WORDS = {"samples": "samples (proxy-read)", "targets": "world targets", "captions": "captions + calls",
                   "none": "none"}
 
@@ -94,8 +94,8 @@ def table(summary: pd.DataFrame, budget: int | None = None) -> pd.DataFrame:
     parts = [c for c in summary.columns if c.startswith("part_")]
     cols = ["track", "task", "rank", "method", "family", "evidence", "primary", "ci_lo", "ci_hi", "proxy_primary", "gap",
             "gap_lo", "gap_hi", "gap_flag", *parts, "transfer_ratio", "fidelity", "facts_change", "facts_stderr", "ppl_ratio",
-            "fit_s", "flops", "epochs", "edges", "evaluator_calls", "tuning", "budget", "seeds", "status"]
-    s = s.assign(tuning=s.tuning if "tuning" in s else "?")
+            "fit_s", "flops", "epochs", "edges", "evaluator_calls", "tuning", "verified", "budget", "seeds", "status"]
+    s = s.assign(tuning=s.tuning if "tuning" in s else "?", verified=s.verified if "verified" in s else "")
     s = s.assign(**{c: s[c] if c in s else math.nan for c in ("facts_change", "facts_stderr", "ppl_ratio", "proxy_primary",
                                                                "gap", "gap_lo", "gap_hi", "flops", "epochs")})
     s = s.assign(evidence=s.evidence if "evidence" in s else "?", edges=s.edges if "edges" in s else "")
@@ -129,6 +129,7 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
     collateral = bool(t.facts_change.notna().any() or t.ppl_ratio.notna().any())
     edges = bool((t.edges.fillna("") != "").any())
     mixed = "tuning" in t and t.tuning.nunique() > 1  # rows configured differently: each says how
+    submitted = "verified" in t and bool((t.verified.fillna("") != "").any())  # verified submissions beside
     rows = []
     for _, r in t.iterrows():
         primary = "failed" if not math.isfinite(r.primary) else f"**{fmt(r.primary)}** [{fmt(r.ci_lo)}, {fmt(r.ci_hi)}]"
@@ -141,6 +142,7 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
                      "fit s": fmt(r.fit_s, 1), "FLOPs, epochs": compute_text(r.flops, r.epochs),
                      **({"tuned at edge": r.edges or "-"} if edges else {}),
                      "evaluator calls": str(r.evaluator_calls), **({"tuning": r.tuning} if mixed else {}),
+                     **({"source": r.verified or "published"} if submitted else {}),
                      "seeds": r.seeds,
                      "status": r.status})
     view = pd.DataFrame(rows)
@@ -152,7 +154,7 @@ def to_markdown(t: pd.DataFrame, m: dict[str, Any]) -> str:
 def to_latex(t: pd.DataFrame, m: dict[str, Any]) -> str:
     unmeasured = [c for c in ("facts_change", "facts_stderr", "ppl_ratio") if t[c].isna().all()]
     view = t.drop(columns=["budget", "seeds", "status", "family", "proxy_primary", "gap_lo", "gap_hi", "gap_flag",
-                           "edges", "epochs", "tuning", *unmeasured]
+                           "edges", "epochs", "tuning", "verified", *unmeasured]
                   + (["track"] if t.track.nunique() <= 1 else [])).copy()
     view["primary"] = [f"{fmt(p)} [{fmt(lo)}, {fmt(hi)}]" for p, lo, hi in
                        zip(view.primary, view.ci_lo, view.ci_hi, strict=True)]
