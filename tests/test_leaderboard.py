@@ -238,9 +238,10 @@ def test_several_sources_in_one_leaderboard(results, tiny_gen, tmp_path, capsys)
     ..."; a cell two sources disagree on is an error naming it unless the later one is asked for."""
     mine = tmp_path / "mine.py"
     mine.write_text((ROOT / "examples/plugin/editbench_dim_lamps/__init__.py").read_text())
-    cells = harness.make_grid(TASKS, [f"{mine}:DimLamps"], [2, 4], [0], checkpoints={"generator": tiny_gen}, **SMALL)
-    rep = harness.run_grid(cells, tmp_path / "mine", executor="inline", progress=False)
-    assert rep["cells"] == 4
+    rep = harness.run_suite(TASKS, [f"{mine}:DimLamps"], [2, 4], [0], tmp_path / "mine", tune_budgets=[4],
+                            executor="inline", progress=False, checkpoints={"generator": tiny_gen},
+                            **{**SMALL, "tune": 2})
+    assert rep["cells"] == 6  # two tuning cells, four tuned ones
     exported = tmp_path / "published.jsonl.gz"
     assert main(["leaderboard", "export", "--results", str(results), "--out", str(exported)]) == 0
     assert L.meta(L.load_frame(exported)[0])["suite"] == "custom"
@@ -249,7 +250,10 @@ def test_several_sources_in_one_leaderboard(results, tiny_gen, tmp_path, capsys)
     payload = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
     methods = {r["method"] for r in payload["rows"]}
     assert {"none", "oracle", "steer", "broken", "dim_lamps"} <= methods and not any(":" in m for m in methods)
-    assert payload["meta"]["suite"].startswith("mixed") and {r["tuning"] for r in payload["rows"]} == {"defaults"}
+    assert payload["meta"]["suite"].startswith("mixed")  # tuned rows beside rows of default configs
+    assert {r["tuning"] for r in payload["rows"] if r["method"] == "dim_lamps"} == {"tuned"}
+    assert {r["tuning"] for r in payload["rows"] if r["method"] == "steer"} == {"defaults"}
+    assert re.search(r"\|\s*tuning\s*\|", (tmp_path / "site" / "leaderboard.md").read_text())
     assert {r["seeds"] for r in payload["rows"] if r["method"] == "dim_lamps"} == {"0"}
     assert "dim_lamps" in (tmp_path / "site" / "index.html").read_text()
     assert main(["leaderboard", "build", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2

@@ -19,8 +19,8 @@ def meta(df: pd.DataFrame) -> dict[str, Any]:
     more = {int(b): sorted(s - set(seeds)) for b, s in at.items() if s - set(seeds)}  # a budget's extra seeds
     suite = next((name for name, s in SUITES.items() if list(s.budgets) == budgets and list(s.seeds) == seeds
                   and {b: list(x) for b, x in s.more_seeds.items()} == more), "custom")
-    if len(protocols(df)) > 1:  # rows of several protocols (a quick-suite method beside a full suite): no one name
-        suite = "mixed (rows differ in tuning or seeds: see each row's)"
+    if any(len(kinds) > 1 for kinds in protocols(df).values()):  # a default-config row beside tuned ones: no one name
+        suite = "mixed (rows differ in tuning: see each row's tuning and seeds)"
     return {
         "suite": suite, "budgets": budgets, "seeds": seeds, "more_seeds": more,
         "n_eval": sorted(df.n_eval.dropna().unique().tolist()),
@@ -34,14 +34,17 @@ def meta(df: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def protocols(df: pd.DataFrame) -> set[tuple]:
-    """The distinct protocols of the (task, method) rows of scored cells: how they were configured and which
-    seeds ran at each budget."""
+def protocols(df: pd.DataFrame) -> dict[int, set[str]]:
+    """Per budget, how its (task, method) rows of scored cells were configured (:func:`~.aggregate.tuning_of`);
+    references (nothing to configure) aside. Each row's seeds are in its own column."""
     from .aggregate import tuning_of
 
-    scored = df[df.role == "scored"] if "role" in df else df
-    return {(tuning_of(g), tuple(sorted((int(b), tuple(sorted(x.seed))) for b, x in g.groupby("budget"))))
-            for _, g in scored.groupby(["task", "method"])}
+    scored = df[(df.role == "scored") if "role" in df else slice(None)]
+    scored = scored[scored.family != "reference"] if "family" in scored else scored
+    out: dict[int, set[str]] = {}
+    for (budget, _, _), g in scored.groupby(["budget", "task", "method"]):
+        out.setdefault(int(budget), set()).add(tuning_of(g))
+    return out
 
 
 def _track_outputs(track: str) -> str:
