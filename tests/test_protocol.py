@@ -143,6 +143,18 @@ def test_the_leaderboard_publishes_the_searches_their_regret_and_the_compute_vie
     kw = dict(executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8, n_boot=20)
     harness.run_suite(["unlit_lamps"], ["steer", "none", "finetune_full"], [2, 4], [0], tmp_path / "r", tune=2,
                       tune_budgets=[4], regret={4: 2}, **kw)
+    from editbench.harness.grid import scored_config
+    from editbench.results import load_results
+
+    assert scored_config({"config": {"lr": 1.0, "k": 2}, "search": {"larger": {"best": {"lr": 3.0}}}}) == {"lr": 3.0, "k": 2}
+    assert scored_config({"config": {"lr": 1.0}, "search": {"best": {"lr": 1.0}}}) == {"lr": 1.0}
+    recs = load_results(tmp_path / "r")
+    for m in ("steer", "finetune_full"):  # the scored cells carry the best of all the regret budget's trials
+        tuned = next(r for r in recs if r["cell"]["method"] == m and r["cell"]["tune"] > 1)
+        scored = [r for r in recs if r["cell"]["method"] == m and r["cell"]["tune"] == 1]
+        larger = tuned["search"]["larger"]
+        assert larger["trials"] == 4 and len(scored) == 2
+        assert all({k: r["config"][k] for k in larger["best"]} == larger["best"] for r in scored)
     out = publish([tmp_path / "r"], tmp_path / "site", budget=4, n_boot=50)
     assert set(out["summary"].seeds) == {"0"}  # the tuning seed is never tabled
     tuning = (tmp_path / "site" / "tuning.md").read_text()

@@ -93,7 +93,8 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
     tuning cell per (task, method, tuned budget) at each of ``tune_budgets`` (default: every budget), on
     ``tune_seed`` (a seed no table scores), ``tune`` trials on the dev split (``regret[budget]`` times as many
     where given, the first ``tune`` of them being the matched search); every scored cell then uses the
-    configuration tuned at the nearest tuned budget (``tuned_on`` names its tuning cell). ``evaluators``
+    configuration tuned at the nearest tuned budget (``tuned_on`` names its tuning cell): the best of all its
+    trials (:func:`scored_config`: at a regret budget, the larger search's, which every method gets alike). ``evaluators``
     beyond the first (the proxy): the methods that call an evaluator run again under each, with the config
     tuned under the proxy (the evaluator-quality axis), at ``evaluator_budgets`` (empty: every budget).
     ``more_seeds``: extra seeds per budget (the headline budget's, for power)."""
@@ -116,7 +117,7 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
     chosen: dict[tuple[str, str, int], dict[str, Any]] = {}
     for c in tuning:
         rec = json.loads((Path(out) / rep["paths"][id(c)]).read_text())
-        chosen[(c.task, c.method, c.budget)] = (rec.get("config") or {}) if rec["status"] == "ok" else {}
+        chosen[(c.task, c.method, c.budget)] = scored_config(rec) if rec["status"] == "ok" else {}
     rest = []
     for t in tasks:
         for m in methods:
@@ -132,6 +133,14 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
     rep2 = run_grid(rest, out, executor, workers, timeout_s, progress)
     merged = {k: rep[k] + rep2[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s", "timings")}
     return {**merged, "checkpoints": rep2["checkpoints"] or rep["checkpoints"]}
+
+
+def scored_config(rec: dict[str, Any]) -> dict[str, Any]:
+    """The configuration a tuning cell hands the scored cells: its best, or where it went on to a larger search
+    (the regret budget), the larger search's best: every method searched alike, the more trials the better the
+    config (the regret, matched against larger, says what the matched trials at the other budgets may leave)."""
+    larger = (rec.get("search") or {}).get("larger") or {}
+    return {**(rec.get("config") or {}), **(larger.get("best") or {})}
 
 
 def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], out: str | Path, *,
