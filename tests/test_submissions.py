@@ -137,3 +137,10 @@ def test_the_generated_ci_script_passes_on_the_authors_baseline_and_fails_when_t
     src.write_text(src.read_text().replace("factor: float = 0.0", "factor: float = 0.5"))
     run = ci()
     assert run.returncode == 1 and "FAIL" in run.stdout and "got worse" in run.stdout
+
+
+def test_the_committed_example_submission_is_intact_and_verified():
+    from editbench.leaderboard.submissions import verified_sources
+
+    ((results, mark),) = verified_sources(ROOT / "leaderboard" / "submissions")
+    assert results.parent.name == "dim_lamps" and mark == "verified: 4 of 4 cells re-run"
