@@ -205,7 +205,7 @@ def test_more_seeds_extend_one_budget_and_reuse_its_tuning(tiny_gen, tmp_path):
     assert sorted((c.budget, c.seed) for c in cells) == [(2, 0), (4, 0), (4, 3)]
     full = harness.SUITES.get("full")
     assert full.more_seeds == {16: tuple(range(3, 10))} and full.tune_budgets == (1, 16, 256)
-    assert full.tune_seed not in full.seeds and full.regret == {16: 3}
+    assert full.tune_seed not in full.seeds and full.regret == {1: 3, 16: 3}
     assert full.more_seeds_for(None) == full.more_seeds and full.more_seeds_for([0, 1]) == {}  # given seeds replace them
 
 
