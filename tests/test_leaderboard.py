@@ -116,6 +116,41 @@ def test_families_table_names_a_leader_only_where_the_bootstrap_separates():
     assert "a 0.600 [0.560, 0.640]" in L.families_markdown(L.families(summary, draws))
 
 
+def test_what_a_republish_changed_of_each_conclusion(tmp_path, capsys):
+    """Each (task, budget) of an earlier families table against a newer one: held, flipped, became a tie, tie
+    resolved, tie changed, or measured on one side only; from the CLI as a table with a count of each."""
+    import pandas as pd
+
+    from editbench.leaderboard.families import protocol_changes, read_families, verdict
+
+    def fam(rows):
+        return pd.DataFrame([{"task": t, "budget": n, "leader": lead, "best_edit": "rome", "edit_primary": e,
+                              "best_finetune": "finetune_full", "finetune_primary": f, "best_prompt": None,
+                              "prompt_primary": float("nan")} for t, n, lead, e, f in rows])
+
+    before = fam([("a", 1, "edit", 0.6, 0.3), ("a", 16, "edit", 0.6, 0.5), ("a", 256, "edit = finetune", 0.6, 0.6),
+                  ("b", 16, "edit = finetune = prompt", 0.4, 0.4), ("b", 64, "finetune", 0.2, 0.5),
+                  ("c", 16, "edit", 0.5, 0.1)])
+    after = fam([("a", 1, "edit", 0.61, 0.31), ("a", 16, "finetune = edit", 0.6, 0.58), ("a", 256, "finetune", 0.5, 0.7),
+                 ("b", 16, "edit = finetune", 0.4, 0.4), ("b", 64, "edit", 0.6, 0.5), ("d", 16, "prompt", 0.1, 0.1)])
+    c = protocol_changes(before, after).set_index(["task", "budget"]).verdict.to_dict()
+    assert c == {("a", 1): "held", ("a", 16): "became a tie", ("a", 256): "tie resolved", ("b", 16): "tie changed",
+                 ("b", 64): "flipped", ("c", 16): "not measured now", ("d", 16): "not measured before"}
+    assert verdict({"edit", "finetune"}, {"finetune", "edit"}) == "tie held"
+    assert verdict({"edit", "prompt"}, {"finetune"}) == "flipped"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "families.csv").write_text("# suite full; editbench 0.2.0\n" + before.to_csv(index=False))
+    after.to_csv(tmp_path / "new.csv", index=False)
+    assert len(read_families(tmp_path / "old")) == 6
+    assert main(["leaderboard", "changes", "--before", str(tmp_path / "old"), "--after", str(tmp_path / "new.csv"),
+                 "--out", str(tmp_path / "changes.md")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("7 conclusions: 1 held, 1 flipped, 1 became a tie, 1 tie resolved, 1 tie changed")
+    assert "rome 0.600 -> rome 0.610" in out and (tmp_path / "changes.csv").is_file()
+    assert main(["leaderboard", "changes", "--before", str(tmp_path / "nothing"), "--after", str(tmp_path / "new.csv")]) == 2
+    assert "no families table there" in capsys.readouterr().err
+
+
 def test_gate_passes_on_the_same_results_and_fails_on_a_drop(results, tmp_path, capsys):
     base = tmp_path / "baseline.json"
     assert main(["check", "--update", "--baseline", str(base), "--results", str(results)]) == 0

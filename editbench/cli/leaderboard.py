@@ -1,5 +1,6 @@
-"""``editbench leaderboard build|export|restore``: tables, plots and a static page from stored results; a
-committed export written out, or read back into a results folder that a run extends."""
+"""``editbench leaderboard build|export|restore|changes``: tables, plots and a static page from stored results; a
+committed export written out, or read back into a results folder that a run extends; what a new build changed of
+an earlier one's conclusions."""
 
 from __future__ import annotations
 
@@ -56,6 +57,20 @@ def restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def changes(args: argparse.Namespace) -> int:
+    from editbench.core import io
+    from editbench.leaderboard.families import protocol_changes, protocol_changes_markdown, read_families
+
+    c = protocol_changes(read_families(args.before), read_families(args.after))
+    md = protocol_changes_markdown(c)
+    print(md)
+    if args.out:
+        io.write_text(Path(args.out), md)
+        io.write_text(Path(args.out).with_suffix(".csv"), c.to_csv(index=False))
+        print(f"written to {args.out} and {Path(args.out).with_suffix('.csv')}")
+    return 0
+
+
 def register(sub) -> None:
     lb = sub.add_parser("leaderboard", help="tables, plots and a static page from stored results")
     lbsub = lb.add_subparsers(dest="leaderboard_command", required=True, parser_class=Parser)
@@ -85,3 +100,9 @@ def register(sub) -> None:
     p.add_argument("--results", required=True, help="an export (.jsonl.gz) or a results folder")
     p.add_argument("--out", required=True, help="the results folder a later editbench run --out extends")
     p.set_defaults(func=restore)
+    p = lbsub.add_parser("changes", help="each conclusion of one leaderboard's families table against another's: "
+                                         "held, flipped, became a tie, tie resolved")
+    p.add_argument("--before", required=True, help="the earlier leaderboard folder (or its families.csv)")
+    p.add_argument("--after", required=True, help="the newer leaderboard folder (or its families.csv)")
+    p.add_argument("--out", default=None, help="also write the table here (.md, with a .csv beside it)")
+    p.set_defaults(func=changes)

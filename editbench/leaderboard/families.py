@@ -6,6 +6,7 @@ still gain for either family (:mod:`.tuning`). A second view matches compute ins
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import pandas as pd
 
 from editbench.core.stats import paired_better
 
+from .frame import LeaderboardError
 from .tables import fmt
 
 
@@ -179,3 +181,84 @@ def cross_track_view(c: pd.DataFrame) -> pd.DataFrame:
 def cross_track_markdown(c: pd.DataFrame) -> str:
     """The cross-track table: per task and budget, the leading family in images and in text."""
     return cross_track_view(c).to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def read_families(path: str | Path) -> pd.DataFrame:
+    """A families table as :func:`publish` writes it (``families.csv``, its first line the meta comment), from the
+    file or the leaderboard folder holding it."""
+    p = Path(path)
+    p = p / "families.csv" if p.is_dir() else p
+    if not p.is_file():
+        raise LeaderboardError(f"{path}: no families table there (a leaderboard folder or its families.csv)")
+    try:
+        with open(p, encoding="utf-8") as fh:
+            skip = 1 if fh.readline().startswith("#") else 0
+        f = pd.read_csv(p, skiprows=skip)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise LeaderboardError(f"{p}: not a families table ({' '.join(str(e).split())})") from None
+    missing = {"task", "budget", "leader"} - set(f.columns)
+    if missing:
+        raise LeaderboardError(f"{p}: not a families table (no column {', '.join(sorted(missing))})")
+    return f
+
+
+def verdict(before: set[str], after: set[str]) -> str:
+    """What became of a conclusion: the leading families ``before`` against those ``after`` (a tie is a set of
+    several). ``held``, ``flipped`` (no leader in common), ``became a tie`` (the leader now tied with another),
+    ``tie resolved`` (one of the tied families now leads alone), ``tie changed`` (still a tie, other members)."""
+    if before == after:
+        return "held" if len(after) == 1 else "tie held"
+    if not before & after:
+        return "flipped"
+    if len(before) == 1:
+        return "became a tie"
+    return "tie resolved" if len(after) == 1 else "tie changed"
+
+
+def protocol_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Each conclusion of one families table set against another's (a republish under a new protocol): per
+    (task, budget) in either, the leaders before and after, the :func:`verdict`, and each family's best method
+    and primary before and after. A row in one table only is ``not measured before`` / ``not measured now``."""
+
+    def rows(f: pd.DataFrame) -> dict[tuple[str, int], pd.Series]:
+        return {(str(r.task), int(r.budget)): r for _, r in f.iterrows()}
+
+    b, a = rows(before), rows(after)
+    out = []
+    for key in sorted(set(b) | set(a)):
+        rb, ra = b.get(key), a.get(key)
+        lb = set(str(rb.leader).split(" = ")) if rb is not None and isinstance(rb.leader, str) and rb.leader != "-" else set()
+        la = set(str(ra.leader).split(" = ")) if ra is not None and isinstance(ra.leader, str) and ra.leader != "-" else set()
+        row: dict[str, Any] = {"task": key[0], "budget": key[1],
+                               "leader_before": rb.leader if rb is not None else None,
+                               "leader_after": ra.leader if ra is not None else None,
+                               "verdict": "not measured before" if not lb else "not measured now" if not la
+                               else verdict(lb, la)}
+        for fam in COMPARED_FAMILIES:
+            for when, r in (("before", rb), ("after", ra)):
+                ok = r is not None and f"{fam}_primary" in r and math.isfinite(float(r[f"{fam}_primary"]))
+                row[f"{fam}_{when}"] = r[f"best_{fam}"] if ok else None
+                row[f"{fam}_{when}_primary"] = float(r[f"{fam}_primary"]) if ok else math.nan
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+VERDICTS = ("held", "tie held", "flipped", "became a tie", "tie resolved", "tie changed", "not measured before",
+            "not measured now")
+
+
+def protocol_changes_markdown(c: pd.DataFrame) -> str:
+    """The changes as a count of each verdict and a table of every (task, budget): leaders before and after, and
+    each family's best before -> after."""
+    counts = c.verdict.value_counts()
+    head = ", ".join(f"{int(counts[v])} {v}" for v in VERDICTS if v in counts)
+    rows = []
+    for _, r in c.iterrows():
+        row = {"task": r.task, "n": str(r.budget), "leader before": r.leader_before or "-",
+               "leader now": r.leader_after or "-", "verdict": r.verdict}
+        for fam in COMPARED_FAMILIES:
+            side = [f"{r[f'{fam}_{w}']} {fmt(r[f'{fam}_{w}_primary'])}" if r[f"{fam}_{w}"] else "-"
+                    for w in ("before", "after")]
+            row[f"best {fam}, before -> now"] = " -> ".join(side)
+        rows.append(row)
+    return f"{len(c)} conclusions: {head}.\n\n" + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n"
