@@ -165,6 +165,46 @@ def test_regret_search_extends_the_matched_search():
     assert at_edge({"k": LogInt(1, 16, hard="hi"), "q": Choice((1, 2, 4))}, {"k": 16, "q": 1}) == ["q"]
 
 
+@pytest.mark.parametrize("track,method", [("image", "steer"), pytest.param("image", "finetune_lora", marks=pytest.mark.slow),
+                                          pytest.param("text", "rome", marks=pytest.mark.slow)])
+def test_a_stopped_tuning_cell_resumes_from_its_journal_and_computes_the_same(track, method, tiny_gen, tmp_path):
+    """A tuning cell journals each trial as it finishes; a run stopped part way (here: after two trials, the third
+    line cut short by the kill) resumes in a fresh session from the journal, fits only the trials it lacks, and
+    gives exactly the cell an uninterrupted run gives. A journal of another search is cut where it departs."""
+    from editbench.harness.cell import run_cell
+    from editbench.harness.journal import TrialJournal
+
+    checkpoints = {"generator": tiny_gen} if track == "image" else {}  # text: the shipped LM (a tiny one reads nothing)
+    task = "unlit_lamps" if track == "image" else "text/unlit_lamps"
+    cell = harness.Cell(task, method, 4, 100, tune=3, regret=2, n_eval=8, n_dev=8, n_boot=20, checkpoints=checkpoints)
+    journal = tmp_path / "cell.trials.jsonl"
+    whole = run_cell(cell, harness.Session(track, checkpoints), journal)
+    lines = journal.read_text().splitlines(keepends=True)
+    assert len(lines) == len(whole["tuning"]) == 6 and "resumed_trials" not in whole["timing"]
+    journal.write_text("".join(lines[:2]) + lines[2][:40])
+    resumed = run_cell(cell, harness.Session(track, checkpoints), journal)
+    assert resumed["timing"]["resumed_trials"] == 2
+    drop = lambda recs: [{k: v for k, v in r.items() if k != "seconds"} for r in recs]  # noqa: E731
+    assert drop(resumed["tuning"]) == drop(whole["tuning"]) and resumed["tuning"][:2] == whole["tuning"][:2]
+    for field in ("scores", "config", "search"):
+        assert resumed[field] == whole[field], field
+    assert {**resumed["cost"], "fit_seconds": 0} == {**whole["cost"], "fit_seconds": 0}
+    # a journal whose second trial is not this search's: the first is replayed, the rest refitted
+    other = [json.loads(x) for x in lines[:3]]
+    other[1]["config"] = {**other[1]["config"], "lr": 0.123}
+    journal.write_text("".join(json.dumps(e) + "\n" for e in other))
+    again = run_cell(cell, harness.Session(track, checkpoints), journal)
+    assert again["timing"]["resumed_trials"] == 1 and drop(again["tuning"]) == drop(whole["tuning"])
+    assert len(TrialJournal(journal).entries) == 6
+
+
+def test_a_cell_run_by_the_grid_leaves_no_journal_once_written(tiny_gen, tmp_path):
+    cells = [harness.Cell("unlit_lamps", "steer", 4, 100, tune=2, n_eval=8, n_dev=8, n_boot=20,
+                          checkpoints={"generator": tiny_gen})]
+    assert harness.run_grid(cells, tmp_path, executor="inline", progress=False)["ok"] == 1
+    assert not list(tmp_path.rglob("*.trials.jsonl")) and len(list(tmp_path.rglob("*.json"))) == 1
+
+
 def test_cli_run_rejects_bad_input(tmp_path, capsys):
     assert main(["run", "--tasks", "nope", "--out", str(tmp_path)]) == 2
     assert main(["run", "--methods", "nope", "--out", str(tmp_path)]) == 2

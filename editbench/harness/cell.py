@@ -33,6 +33,7 @@ from editbench.core.search import at_edge, search, signature
 from editbench.methods import method_code, resolve
 from editbench.results import SCHEMA_VERSION, CellResult, write_result, write_strip
 
+from .journal import TrialJournal, journal_path
 from .session import Session, Sessions
 
 SAMPLE_OUTPUTS = 8  # before/after outputs kept per cell (a PNG next to its JSON)
@@ -143,14 +144,15 @@ def fit(method: Method, session: Session, request: Any, budget: Budget, world: A
     return edit
 
 
-def run_cell(cell: Cell, session: Session) -> dict[str, Any]:
+def run_cell(cell: Cell, session: Session, journal: str | Path | None = None) -> dict[str, Any]:
     """Compute one cell with one CPU thread (so every executor computes the same floats). Returns the
-    result's fields; raises on failure."""
+    result's fields; raises on failure. ``journal``: where a tuning cell journals its trials and resumes from
+    (:mod:`.journal`)."""
     with one_thread():
-        return _run_cell(cell, session)
+        return _run_cell(cell, session, TrialJournal(journal))
 
 
-def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
+def _run_cell(cell: Cell, session: Session, journal: TrialJournal) -> dict[str, Any]:
     torch.manual_seed(cell.seed)
     t0 = time.perf_counter()
     session.models  # noqa: B018 - loaded (once per session) before anything is timed against it
@@ -172,19 +174,26 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
     best = dict(cell.config)
     if not cell.config and cell.tune > 1 and space:
         def objective(cfg: dict[str, Any]) -> float:
+            done = journal.replay(cfg)  # a trial an earlier, stopped run of this cell finished
+            if done is not None:
+                tuning.append(done[1])
+                return done[0]
             t = time.perf_counter()
             try:
                 edit = fit_checked(cls(cfg, track=task.track))
             except MethodError as e:  # a configuration that fails scores below any that works
-                tuning.append({"config": cfg, "dev_primary": None, "error": str(e)})
-                return -1.0
-            dev = score(task, edit, session, split="dev", n=cell.n_dev, n_boot=200, primary_only=True)
-            cost = edit.cost()
-            tuning.append({"config": cfg, "dev_primary": dev["primary"], "dev_se": dev_se(dev),
-                           "cost": {"steps": cost.steps, "examples_seen": cost.examples_seen, "forward": cost.forward,
-                                    "backward": cost.backward},
-                           "seconds": round(time.perf_counter() - t, 3)})
-            return dev["primary"]
+                rec, value = {"config": cfg, "dev_primary": None, "error": str(e)}, -1.0
+            else:
+                dev = score(task, edit, session, split="dev", n=cell.n_dev, n_boot=200, primary_only=True)
+                cost = edit.cost()
+                rec = {"config": cfg, "dev_primary": dev["primary"], "dev_se": dev_se(dev),
+                       "cost": {"steps": cost.steps, "examples_seen": cost.examples_seen, "forward": cost.forward,
+                                "backward": cost.backward},
+                       "seconds": round(time.perf_counter() - t, 3)}
+                value = dev["primary"]
+            tuning.append(rec)
+            journal.record(cfg, value, dict(rec))
+            return value
 
         trials = search(space, objective, cell.tune * max(1, cell.regret), seed=cell.seed)
         fitted = [i for i, t in enumerate(trials) if not t["repeat"]]  # the trials that fitted, in order
@@ -223,7 +232,7 @@ def _run_cell(cell: Cell, session: Session) -> dict[str, Any]:
         "collateral": collateral,
         "timing": {"tune_s": t_tune, "fit_s": t_fit - t0 - t_tune, "score_s": t_score - t_fit,
                    "collateral_s": t_end - t_score, "total_s": time.perf_counter() - t0,
-                   "finished_at": time.time()},
+                   "finished_at": time.time(), **({"resumed_trials": journal.replayed} if journal.replayed else {})},
     }
 
 
@@ -271,8 +280,9 @@ def error_line(e: BaseException) -> str:
 def execute_cell(cell: Cell, path: str, key: str, prov: dict[str, Any], sessions: Sessions) -> str:
     """Run a cell and write its result file (ok or failed); returns the status."""
     start = time.perf_counter()
+    journal = journal_path(path) if cell.tune > 1 and not cell.config else None
     try:
-        out = run_cell(cell, sessions.get(cell.track, cell.checkpoints))
+        out = run_cell(cell, sessions.get(cell.track, cell.checkpoints), journal)
         pictures = out.pop("pictures", None)
         if pictures is not None and isinstance(pictures["before"], torch.Tensor):
             write_strip(Path(path).with_suffix(".png"), pictures["before"], pictures["after"])
@@ -283,4 +293,6 @@ def execute_cell(cell: Cell, path: str, key: str, prov: dict[str, Any], sessions
     except Exception as e:  # noqa: BLE001 - every failure of a cell is recorded, the grid goes on
         rec = failed(cell, key, error_line(e), prov, time.perf_counter() - start)
     write_result(path, rec.as_dict())
+    if journal is not None and rec.status == "ok":  # a failed cell keeps its finished trials for the next run
+        journal.unlink(missing_ok=True)
     return rec.status
