@@ -146,6 +146,30 @@ def test_suite_tunes_on_an_unscored_seed_at_each_tuned_budget(tiny_gen, tmp_path
                           executor="inline", progress=False)
 
 
+def test_a_warm_search_starts_from_the_best_of_the_budget_it_is_warmed_from(tiny_gen, tmp_path):
+    """``warm={4: 1}``: the tuning cell at n = 4 runs after the one at n = 1 and tries that cell's best first (its key
+    names it); asked for n = 4 alone, the run still tunes at n = 1 first, so the n = 4 cell is the same; a cell
+    without a start has the key it had before the field existed."""
+    kw = dict(tune=3, executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8,
+              n_boot=20, tune_seed=7)
+    harness.run_suite(["unlit_lamps"], ["steer"], [1, 4], [0], tmp_path / "a", tune_budgets=[1, 4], warm={4: 1}, **kw)
+    recs = {(r["cell"]["budget"], r["cell"]["seed"]): r for r in load_results(tmp_path / "a")}
+    cold, warm = recs[(1, 7)], recs[(4, 7)]
+    assert "start" not in cold["cell"] and warm["cell"]["start"] == cold["config"]
+    assert warm["tuning"][0]["config"] == {k: cold["config"][k] for k in warm["tuning"][0]["config"]}
+    alone = harness.run_suite(["unlit_lamps"], ["steer"], [4], [0], tmp_path / "a", tune_budgets=[4], warm={4: 1}, **kw)
+    assert alone["ran"] == 0 and alone["skipped"] == 3  # n = 1's tuning cell, n = 4's, the scored cell
+    c = harness.Cell("unlit_lamps", "steer", 4, 7, tune=3)
+    assert "start" not in c.spec() and c.key({}) != harness.Cell("unlit_lamps", "steer", 4, 7, tune=3,
+                                                                  start={"strength": 1.0}).key({})
+    from editbench.core.search import LogFloat, search
+
+    space = {"lr": LogFloat(1e-4, 1e-1), "k": LogFloat(1, 64)}
+    first = search(space, lambda c: -c["lr"], 4, seed=3, start={"lr": 0.01, "nope": 1})
+    assert first[0]["config"]["lr"] == 0.01 and 1 <= first[0]["config"]["k"] <= 64
+    assert search(space, lambda c: -c["lr"], 4, seed=3, start={"lr": 0.01, "nope": 1}) == first
+
+
 def test_regret_search_extends_the_matched_search():
     """The sampler's first trials do not depend on how many follow: a search four times larger starts with the
     matched search, so its best on dev is never worse; the same seed gives the same trials."""

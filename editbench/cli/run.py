@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
           + "".join(f" (at n = {b} also {list(x)})" for b, x in more_seeds.items() if b in budgets)
           + f" = {n_cells} cells"
           + (f", after {n_tuning} tuning cells ({suite.tune} trials each on seed {suite.tune_seed}, at n = {tuned}"
-             + "".join(f"; {r}x at n = {b}" for b, r in suite.regret.items() if b in budgets) + ")" if n_tuning else "")
+             + "".join(f"; {r}x at n = {b}" for b, r in suite.regret.items() if b in tuned)
+             + "".join(f"; n = {b} starting from n = {w}'s best" for b, w in suite.warm.items() if b in tuned)
+             + ")" if n_tuning else "")
           + f" -> {args.out}")
     rep = run_named_suite(suite, tasks, methods, args.out, budgets=budgets, seeds=args.seeds, executor=executor_from(args),
                           workers=args.workers, timeout_s=args.timeout, checkpoints=checkpoints(args))

@@ -162,10 +162,12 @@ def in_space(space: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 
 
 def search(space: dict[str, Any], objective: Callable[[dict[str, Any]], float], trials: int,
-           seed: int) -> list[dict[str, Any]]:
+           seed: int, start: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """``trials`` trials of a seeded TPE search maximising ``objective(config)`` over ``space``. Returns one
     record per trial: ``config`` (the searched fields), ``value`` and ``repeat`` (True where the configuration
-    had been tried and its value was reused)."""
+    had been tried and its value was reused). ``start``: a configuration tried first (its fields within the space;
+    the others sampled), one of the ``trials``: a search warm-started from the best another search found (the
+    tuned configuration of a nearby budget); it counts among the random start-up trials."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -175,6 +177,9 @@ def search(space: dict[str, Any], objective: Callable[[dict[str, Any]], float], 
     # a fixed number of random trials: the first suggestions must not depend on how many trials follow
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP, multivariate=True)
     study = optuna.create_study(direction="maximize", sampler=sampler)
+    first = in_space(dims, start or {})
+    if first:
+        study.enqueue_trial(first)
     seen: dict[str, float] = {}
     out = []
     for _ in range(trials):

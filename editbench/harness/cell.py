@@ -55,6 +55,7 @@ class Cell:
     evaluator: str = "proxy"  # the evaluator that labels the evidence and answers evaluator calls (Track.evaluators)
     tuned_on: str | None = None  # "n16-s100": config chosen by the tuning cell of that budget and seed
     regret: int = 1  # a tuning cell goes on to regret * tune trials (the larger search the regret is measured by)
+    start: dict[str, Any] = field(default_factory=dict)  # a tuning cell's first trial (another budget's tuned best)
 
     @property
     def track(self) -> str:
@@ -67,7 +68,12 @@ class Cell:
         return 1 + (self.tune * max(1, self.regret) + (1 if self.regret > 1 else 0) if self.tune > 1 and not self.config else 0)
 
     def spec(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "track": self.track}
+        """The cell's fields and track (``start`` only where a search has one: the keys of cells without it are
+        those they had before the field existed)."""
+        spec = {**dataclasses.asdict(self), "track": self.track}
+        if not self.start:
+            del spec["start"]
+        return spec
 
     def key(self, hashes: dict[str, str]) -> str:
         """Hash of the cell with its checkpoints' hashes (not their folders), the task version, the method's
@@ -195,7 +201,7 @@ def _run_cell(cell: Cell, session: Session, journal: TrialJournal) -> dict[str, 
             journal.record(cfg, value, dict(rec))
             return value
 
-        trials = search(space, objective, cell.tune * max(1, cell.regret), seed=cell.seed)
+        trials = search(space, objective, cell.tune * max(1, cell.regret), seed=cell.seed, start=cell.start)
         fitted = [i for i, t in enumerate(trials) if not t["repeat"]]  # the trials that fitted, in order
         for rec, i in zip(tuning, fitted, strict=True):
             rec["trial"] = i

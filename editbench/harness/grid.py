@@ -85,7 +85,8 @@ def searches(method: str, task: str) -> bool:
 
 def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: list[int], out: str | Path, *,
               tune: int = 1, tune_budgets: tuple[int, ...] | list[int] | None = None, tune_seed: int = 100,
-              regret: dict[int, int] | None = None, executor: str | ExecutorSpec = "process",
+              regret: dict[int, int] | None = None, warm: dict[int, int] | None = None,
+              executor: str | ExecutorSpec = "process",
               workers: int = 2, timeout_s: float | None = 1800, progress: bool = True,
               evaluators: tuple[str, ...] = ("proxy",), evaluator_budgets: tuple[int, ...] | list[int] = (),
               more_seeds: dict[int, tuple[int, ...]] | None = None, **cell_kw: Any) -> dict[str, Any]:
@@ -94,7 +95,9 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
     ``tune_seed`` (a seed no table scores), ``tune`` trials on the dev split (``regret[budget]`` times as many
     where given, the first ``tune`` of them being the matched search); every scored cell then uses the
     configuration tuned at the nearest tuned budget (``tuned_on`` names its tuning cell): the best of all its
-    trials (:func:`scored_config`: at a regret budget, the larger search's, which every method gets alike). ``evaluators``
+    trials (:func:`scored_config`: at a regret budget, the larger search's, which every method gets alike).
+    ``warm[budget] = b``: the search at ``budget`` tries the configuration tuned at ``b`` first (those tuning cells
+    run after the ones they start from; where that one failed, the search starts cold). ``evaluators``
     beyond the first (the proxy): the methods that call an evaluator run again under each, with the config
     tuned under the proxy (the evaluator-quality axis), at ``evaluator_budgets`` (empty: every budget).
     ``more_seeds``: extra seeds per budget (the headline budget's, for power)."""
@@ -111,13 +114,24 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
     if tune_seed in seeds or any(tune_seed in v for v in (more_seeds or {}).values()):
         raise UserError(f"the tuning seed {tune_seed} is also scored; choose one outside the suite's seeds")
     tbs = sorted({b for b in (tune_budgets or budgets)})
-    tuning = [Cell(task=t, method=m, budget=b, seed=tune_seed, tune=tune, regret=(regret or {}).get(b, 1), **cell_kw)
-              for t in tasks for m in methods if supports(m, t) and searches(m, t) for b in tbs]
-    rep = run_grid(tuning, out, executor, workers, timeout_s, progress)
+    warm = {b: w for b, w in (warm or {}).items() if b in tbs and w != b and w not in (warm or {})}
+    searched = [(t, m) for t in tasks for m in methods if supports(m, t) and searches(m, t)]
     chosen: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for c in tuning:
-        rec = json.loads((Path(out) / rep["paths"][id(c)]).read_text())
-        chosen[(c.task, c.method, c.budget)] = scored_config(rec) if rec["status"] == "ok" else {}
+    rep: dict[str, Any] = {}
+    # cold searches first (those a warm one starts from among them, asked for or not), then the warm ones
+    cold = tuple(sorted({b for b in tbs if b not in warm} | set(warm.values())))
+    for phase in (cold, tuple(b for b in tbs if b in warm)):
+        if not phase:
+            continue
+        tuning = [Cell(task=t, method=m, budget=b, seed=tune_seed, tune=tune, regret=(regret or {}).get(b, 1),
+                       start=chosen.get((t, m, warm[b]), {}) if b in warm else {}, **cell_kw)
+                  for t, m in searched for b in phase]
+        r = run_grid(tuning, out, executor, workers, timeout_s, progress)
+        for c in tuning:
+            rec = json.loads((Path(out) / r["paths"][id(c)]).read_text())
+            chosen[(c.task, c.method, c.budget)] = scored_config(rec) if rec["status"] == "ok" else {}
+        rep = r if not rep else {**{k: rep[k] + r[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s",
+                                                                "timings")}, "checkpoints": rep["checkpoints"]}
     rest = []
     for t in tasks:
         for m in methods:
@@ -151,7 +165,7 @@ def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], ou
     b = list(budgets or s.budgets)
     return run_suite(tasks, methods, b, list(seeds or s.seeds), out, tune=s.tune,
                      tune_budgets=[x for x in s.tune_budgets if x in b] or None if s.tune_budgets else None,
-                     tune_seed=s.tune_seed, regret=s.regret, evaluators=s.evaluators,
+                     tune_seed=s.tune_seed, regret=s.regret, warm=s.warm, evaluators=s.evaluators,
                      evaluator_budgets=s.evaluator_budgets,
                      more_seeds=s.more_seeds_for(seeds), **s.cell_kwargs(), **kw)
 
