@@ -9,6 +9,7 @@ import torch
 from editbench.baselines.finetune_samples import image_targets
 from editbench.benchmarks import EVIDENCE_SEED, evidence_world, get_task
 from editbench.benchmarks.suites import SUITES
+from editbench.cli import main
 from editbench.core import Budget
 from editbench.core.schedule import epoch_batches, schedule, steps_of
 from editbench.core.search import Choice, LogFloat, at_edge, dimension
@@ -165,6 +166,31 @@ def test_the_leaderboard_publishes_the_searches_their_regret_and_the_compute_vie
     assert dict(zip(t.method, t.evidence, strict=True)) == {"steer": "samples", "none": "none", "finetune_full": "targets"}
     ft = out["summary"][out["summary"].method == "finetune_full"].iloc[0]
     assert ft.flops > 0 and ft.epochs > 0
+
+
+def test_a_regret_probe_runs_tuning_cells_only_and_is_folded_into_the_matched_search(tiny_gen, tmp_path, capsys):
+    """``--regret 4:2 --tuning-only`` beside a matched run: a second tuning cell whose first trials are the matched
+    search's, no scored cell; tuning.md keeps the matched search's best (what the scored cells use) and takes the
+    probe's larger search as its regret."""
+    from editbench import harness
+    from editbench.leaderboard import tuning_table
+    from editbench.leaderboard.frame import load_frame
+    from editbench.results import load_results
+
+    kw = dict(executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8, n_boot=20,
+              tune=2, tune_budgets=[4])
+    harness.run_suite(["unlit_lamps"], ["steer"], [4], [0], tmp_path / "r", **kw)
+    probe = harness.run_suite(["unlit_lamps"], ["steer"], [4], [0], tmp_path / "r", regret={4: 2}, scored=False, **kw)
+    assert probe["ran"] == 1 and probe["ok"] == 1
+    recs = load_results(tmp_path / "r")
+    assert len(recs) == 3 and sum(r["cell"]["tune"] == 1 for r in recs) == 1
+    matched, big = sorted((r for r in recs if r["cell"]["tune"] > 1), key=lambda r: r["cell"]["regret"])
+    assert [t["config"] for t in big["tuning"][:2]] == [t["config"] for t in matched["tuning"]]
+    (row,) = tuning_table(load_frame([tmp_path / "r"])[0]).itertuples()
+    assert row.trials == 2 and row.trials_large == 4 and row.scored == row.best
+    assert row.regret_dev == big["search"]["larger"]["dev_primary"] - matched["search"]["dev_primary"] >= 0
+    assert main(["run", "--suite", "quick", "--tuning-only", "--out", str(tmp_path / "q")]) == 2
+    assert "searches nothing" in capsys.readouterr().err
 
 
 def test_more_compute_refits_finetuning_cells_with_k_times_their_schedule(tiny_gen, tmp_path):

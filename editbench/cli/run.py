@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     if args.regret is not None:
         if suite.tune <= 1:
             raise UsageError(f"--regret extends a search; suite {suite.name!r} searches nothing")
-        suite = dataclasses.replace(suite, regret=args.regret)
+        suite = dataclasses.replace(suite, regret={**suite.regret, **args.regret})
     if args.tune_budgets is not None:
         if suite.tune <= 1:
             raise UsageError(f"--tune-budgets says where to search; suite {suite.name!r} searches nothing")
@@ -65,8 +65,11 @@ def run(args: argparse.Namespace) -> int:
              + "".join(f"; n = {b} starting from n = {w}'s best" for b, w in suite.warm.items() if b in tuned)
              + ")" if n_tuning else "")
           + f" -> {args.out}")
+    if args.tuning_only and suite.tune <= 1:
+        raise UsageError(f"--tuning-only runs the tuning cells; suite {suite.name!r} searches nothing")
     rep = run_named_suite(suite, tasks, methods, args.out, budgets=budgets, seeds=args.seeds, executor=executor_from(args),
-                          workers=args.workers, timeout_s=args.timeout, checkpoints=checkpoints(args))
+                          workers=args.workers, timeout_s=args.timeout, checkpoints=checkpoints(args),
+                          scored=not args.tuning_only)
     print(f"\n{rep['ran']} cells run, {rep['skipped']} already done; {rep['ok']} ok, {rep['failed']} failed; "
           f"wall {rep['wall_s']:.0f} s")
     w = max([len(t["task"]) for t in rep["timings"]] + [12]) + 2
@@ -114,8 +117,11 @@ def register(sub) -> None:
     p.add_argument("--seeds", type=csv(int), default=None)
     p.add_argument("--out", required=True, help="results folder (one JSON per cell)")
     p.add_argument("--regret", type=regret_spec, default=None, metavar="N:R,...",
-                   help="where a tuning cell's search goes on to R times its trials, by budget (replaces the suite's; "
-                        "for example 16:3,256:3)")
+                   help="where a tuning cell's search goes on to R times its trials, by budget (added to the suite's; "
+                        "for example 256:3; 16:1 turns the suite's off at 16)")
+    p.add_argument("--tuning-only", action="store_true",
+                   help="run the tuning cells and stop: a regret probe (with --regret) beside the results whose scored "
+                        "cells use the matched search")
     p.add_argument("--tune-budgets", type=csv(int), default=None, metavar="N,...",
                    help="the budgets tuning cells search at, the others taking the nearest (replaces the suite's; "
                         "for example 1,4,16,64,256 to tune every budget directly)")

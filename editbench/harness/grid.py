@@ -89,7 +89,8 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
               executor: str | ExecutorSpec = "process",
               workers: int = 2, timeout_s: float | None = 1800, progress: bool = True,
               evaluators: tuple[str, ...] = ("proxy",), evaluator_budgets: tuple[int, ...] | list[int] = (),
-              more_seeds: dict[int, tuple[int, ...]] | None = None, **cell_kw: Any) -> dict[str, Any]:
+              more_seeds: dict[int, tuple[int, ...]] | None = None, scored: bool = True,
+              **cell_kw: Any) -> dict[str, Any]:
     """Run a suite's grid. With ``tune > 1`` every method with a search space gets the same search: one
     tuning cell per (task, method, tuned budget) at each of ``tune_budgets`` (default: every budget), on
     ``tune_seed`` (a seed no table scores), ``tune`` trials on the dev split (``regret[budget]`` times as many
@@ -100,7 +101,8 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
     run after the ones they start from; where that one failed, the search starts cold). ``evaluators``
     beyond the first (the proxy): the methods that call an evaluator run again under each, with the config
     tuned under the proxy (the evaluator-quality axis), at ``evaluator_budgets`` (empty: every budget).
-    ``more_seeds``: extra seeds per budget (the headline budget's, for power)."""
+    ``more_seeds``: extra seeds per budget (the headline budget's, for power). ``scored=False``: the tuning cells
+    only (a regret probe: a larger search at a budget whose scored cells use the matched one)."""
     others = tuple(e for e in evaluators if e != "proxy")
 
     def under(method: str, n: int) -> tuple[str, ...]:  # the evaluators a method's cells at budget n run under
@@ -132,6 +134,8 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
             chosen[(c.task, c.method, c.budget)] = scored_config(rec) if rec["status"] == "ok" else {}
         rep = r if not rep else {**{k: rep[k] + r[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s",
                                                                 "timings")}, "checkpoints": rep["checkpoints"]}
+    if not scored:
+        return {k: v for k, v in rep.items() if k != "paths"}
     rest = []
     for t in tasks:
         for m in methods:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from editbench.results import ResultsError, read_sources
 
-CELL_ID = ("task", "method", "budget", "seed", "evaluator", "evaluator_budget", "given_config")
+CELL_ID = ("task", "method", "budget", "seed", "evaluator", "evaluator_budget", "given_config", "regret")
 FAMILY_ORDER = {"reference": 0, "edit": 1, "finetune": 2, "prompt": 3}
 
 
@@ -92,6 +92,7 @@ def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
         "search": rec.get("search"),
         "total_s": timing.get("total_s", math.nan), "finished_at": timing.get("finished_at", 0.0),
         "n_eval": c.get("n_eval"), "tune": c.get("tune"), "tuned_on": c.get("tuned_on"),
+        "regret": c.get("regret") or 1,  # a tuning cell's larger search: a regret probe beside the matched one
         "config": json.dumps(rec.get("config") or c.get("config") or {}, sort_keys=True),
         "given_config": json.dumps(c.get("config") or {}, sort_keys=True),  # the cell's own (e.g. a lifted step limit)
         "version": prov.get("editbench"), "commit": (prov.get("git") or {}).get("commit"),

@@ -47,7 +47,29 @@ def tuning_table(df: pd.DataFrame) -> pd.DataFrame:
                        edges_large=",".join(big.get("edges") or []))
         rows.append(row)
     cols = ["track", "task", "method", "family", "budget"]
-    return pd.DataFrame(rows).sort_values(cols).reset_index(drop=True) if rows else pd.DataFrame(columns=cols)
+    return pd.DataFrame(_with_probes(rows)).sort_values(cols).reset_index(drop=True) if rows else pd.DataFrame(columns=cols)
+
+
+def _with_probes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A regret probe (a tuning cell run with a larger search at a budget whose scored cells use the matched one,
+    ``editbench run --regret 256:3 --tuning-only``) is folded into the matched search's row: the row stays the
+    matched search's (its best is what the scored cells use), the probe gives it the larger search's columns."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["track"], row["task"], row["method"], row["budget"]), []).append(row)
+    out = []
+    for g in groups.values():
+        matched = [r for r in g if not math.isfinite(r["trials_large"])]
+        larger = [r for r in g if math.isfinite(r["trials_large"])]
+        if not (matched and larger):
+            out += g
+            continue
+        base, probe = matched[0], larger[0]
+        base.update({k: probe[k] for k in ("trials_large", "dev_large", "test_large")},  # its edges are not the scored
+                    regret_dev=probe["dev_large"] - base["dev"],
+                    regret_test=(probe["test_large"] or math.nan) - (base["test"] or math.nan), probe=True)
+        out.append(base)
+    return out
 
 
 def regret_of(tuning: pd.DataFrame) -> dict[tuple[str, str, int], float]:
