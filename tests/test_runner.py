@@ -170,6 +170,36 @@ def test_a_warm_search_starts_from_the_best_of_the_budget_it_is_warmed_from(tiny
     assert search(space, lambda c: -c["lr"], 4, seed=3, start={"lr": 0.01, "nope": 1}) == first
 
 
+def test_an_export_for_a_suite_leaves_out_the_cells_of_an_earlier_protocol(tiny_gen, tmp_path, capsys):
+    """Searches of another size or start than the suite's and scored cells of a configuration no longer handed on
+    are left out of ``leaderboard export --suite``; a regret probe and the suite's own cells are kept."""
+    from editbench.harness import Suite
+    from editbench.harness.grid import not_of_suite
+
+    kw = dict(executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8, n_boot=20,
+              tune=2, tune_budgets=[1, 4], tune_seed=7)
+    suite = Suite("t", (1, 4), (0,), n_eval=8, n_dev=8, tune=2, n_boot=20, tune_budgets=(1, 4), tune_seed=7,
+                  regret={1: 2}, warm={4: 1})
+    harness.run_suite(["unlit_lamps"], ["steer"], [1, 4], [0], tmp_path / "r", **kw)  # the earlier protocol
+    harness.run_suite(["unlit_lamps"], ["steer"], [1, 4], [0], tmp_path / "r", regret={1: 2}, warm={4: 1}, **kw)
+    harness.run_suite(["unlit_lamps"], ["steer"], [4], [0], tmp_path / "r", regret={1: 2, 4: 3}, warm={4: 1},
+                      scored=False, **kw)  # a regret probe at n = 4
+    recs = load_results(tmp_path / "r")
+    out = not_of_suite(recs, suite)
+    got = sorted((r["cell"]["budget"], r["cell"]["tune"], r["cell"].get("regret", 1), bool(r["cell"].get("start")),
+                  out.get(i)) for i, r in enumerate(recs))
+    assert got == [(1, 1, 1, False, None), (1, 2, 1, False, "a search of 2 trials, where the suite runs 4"),
+                   (1, 2, 2, False, None), (4, 1, 1, False, None),
+                   (4, 2, 1, False, "a search started elsewhere than the suite starts it"), (4, 2, 1, True, None),
+                   (4, 2, 3, True, None)]  # the scored cells: the best is the same under both protocols here
+    i1 = next(i for i, r in enumerate(recs) if r["cell"]["budget"] == 1 and r["cell"].get("regret") == 2)
+    recs[i1]["search"]["larger"]["best"]["strength"] = 123.0  # the tuning cell now hands on another configuration
+    assert [recs[i]["cell"].get("tuned_on") for i, w in not_of_suite(recs, suite).items() if "hands on" in w] == ["n1-s7"]
+    assert main(["leaderboard", "export", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "e.jsonl.gz"),
+                 "--suite", "full"]) == 0
+    assert "left out, cells a run of suite full would not use" in capsys.readouterr().out
+
+
 def test_regret_search_extends_the_matched_search():
     """The sampler's first trials do not depend on how many follow: a search four times larger starts with the
     matched search, so its best on dev is never worse; the same seed gives the same trials."""

@@ -42,8 +42,24 @@ def export(args: argparse.Namespace) -> int:
     if not args.out.endswith(".jsonl.gz"):
         raise UsageError(f"--out must end in .jsonl.gz, got {args.out!r}")
     read_records(args.results)  # refuse what cannot be read before writing anything
-    n = export_results(args.results, args.out)
+    dropped: dict[int, str] = {}
+    leave_out = None
+    if args.suite:
+        from editbench.harness import SUITES
+        from editbench.harness.grid import not_of_suite
+
+        SUITES.get(args.suite)
+
+        def leave_out(recs: list) -> set[int]:
+            dropped.update(not_of_suite(recs, args.suite))
+            return set(dropped)
+    n = export_results(args.results, args.out, leave_out)
     print(f"{n} cell records written to {args.out}")
+    if dropped:
+        from collections import Counter
+
+        print(f"{len(dropped)} left out, cells a run of suite {args.suite} would not use: "
+              + "; ".join(f"{k} ({v})" for k, v in Counter(dropped.values()).most_common()))
     return 0
 
 
@@ -94,6 +110,8 @@ def register(sub) -> None:
     p = lbsub.add_parser("export", help="write a results folder's records to one .jsonl.gz (to commit)")
     p.add_argument("--results", required=True)
     p.add_argument("--out", required=True, help="output .jsonl.gz")
+    p.add_argument("--suite", default=None, help="leave out the cells a run of this suite would not use (searches "
+                                                 "of an earlier protocol, configurations no longer handed on)")
     p.set_defaults(func=export)
     p = lbsub.add_parser("restore", help="write an export's records into a results folder, so a run there extends them "
                                          "(e.g. more seeds on the published suite) without recomputing them")

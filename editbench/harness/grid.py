@@ -210,6 +210,49 @@ def restore(results: str | Path, out: str | Path) -> dict[str, int]:
     return counts
 
 
+def not_of_suite(records: list[dict[str, Any]], suite: str | Suite) -> dict[int, str]:
+    """The records (by position) that a run of ``suite`` would not use, and why: a cell this version keys
+    differently (another method version or search space, another package), a tuning cell of another search than
+    the suite gives its budget (fewer trials, another start; a larger search is a regret probe and is kept), a
+    scored cell whose configuration is not the one its tuning cell hands on. What a republish drops before it is
+    exported, so that tables show only the searches the scored cells used."""
+    s = SUITES.get(suite) if isinstance(suite, str) else suite
+    out: dict[int, str] = {}
+    cells: dict[int, Cell] = {}
+    for i, rec in enumerate(records):
+        try:
+            cell = Cell(**{k: v for k, v in (rec.get("cell") or {}).items() if k != "track"})
+            same = cell.key((rec.get("provenance") or {}).get("checkpoints") or {}) == rec.get("key")
+        except (TypeError, UserError):
+            same = False
+        if not same:
+            out[i] = "keyed differently by this version"
+        else:
+            cells[i] = cell
+    handed: dict[tuple[str, str, int, int], dict[str, Any]] = {}  # (task, method, budget, seed) -> tuned config
+    for warm in (False, True):  # the searches a warm one starts from first
+        for i, c in cells.items():
+            if c.tune <= 1 or (c.budget in s.warm) != warm:
+                continue
+            want_start = handed.get((c.task, c.method, s.warm[c.budget], c.seed)) if warm else {}
+            if c.tune != s.tune or c.regret < s.regret.get(c.budget, 1):
+                out[i] = f"a search of {c.tune * c.regret} trials, where the suite runs {s.tune * s.regret.get(c.budget, 1)}"
+            elif want_start is None or c.start != want_start:
+                out[i] = "a search started elsewhere than the suite starts it"
+            elif records[i].get("status") == "ok" and c.regret == s.regret.get(c.budget, 1):
+                handed[(c.task, c.method, c.budget, c.seed)] = scored_config(records[i])
+    for i, c in cells.items():
+        if c.tune > 1 or not c.tuned_on:
+            continue
+        b, seed = (int(x) for x in c.tuned_on[1:].split("-s"))
+        cfg = handed.get((c.task, c.method, b, seed))
+        if cfg is None:
+            out[i] = f"its tuning cell ({c.tuned_on}) is not among these records"
+        elif c.config != cfg:
+            out[i] = f"a configuration its tuning cell ({c.tuned_on}) no longer hands on"
+    return out
+
+
 def run_jobs(todo: list[tuple[Job, Path, str, dict[str, Any]]], executor: str | ExecutorSpec = "process", workers: int = 2,
              timeout_s: float | None = 1800, progress: bool = True, desc: str = "cells") -> tuple[dict[str, int], float]:
     """Run (job, result path, key, provenance) items on an executor; returns the status counts and the wall time."""

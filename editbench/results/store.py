@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +77,15 @@ def read_sources(sources: Sequence[str | Path]) -> list[dict[str, Any]]:
     return out
 
 
-def export(results: str | Path, out: str | Path) -> int:
+def export(results: str | Path, out: str | Path, leave_out: Callable[[list[dict[str, Any]]], set[int]] | None = None
+           ) -> int:
     """Write every cell record of a results folder (as stored) or of another export (in the current schema)
-    to one gzipped JSON-lines file, the compact form that is committed; returns the number of records."""
+    to one gzipped JSON-lines file, the compact form that is committed; returns the number of records.
+    ``leave_out(records)``: the positions of records not to write."""
     recs = load_results(results) if Path(results).is_dir() else read_records(results)
+    if leave_out is not None:
+        drop = leave_out(recs)
+        recs = [r for i, r in enumerate(recs) if i not in drop]
     with io.atomic_open(out, "wt", opener=lambda p, m: gzip.open(p, m, compresslevel=9)) as f:
         for rec in sorted(recs, key=lambda r: r["_path"]):
             f.write(json.dumps({k: v for k, v in rec.items() if not k.startswith("_")}, sort_keys=True) + "\n")
