@@ -231,7 +231,7 @@ def test_a_stopped_tuning_cell_resumes_from_its_journal_and_computes_the_same(tr
     checkpoints = {"generator": tiny_gen} if track == "image" else {}  # text: the shipped LM (a tiny one reads nothing)
     task = "unlit_lamps" if track == "image" else "text/unlit_lamps"
     cell = harness.Cell(task, method, 4, 100, tune=3, regret=2, n_eval=8, n_dev=8, n_boot=20, checkpoints=checkpoints)
-    journal = tmp_path / "cell.trials.jsonl"
+    journal = tmp_path / "task" / "method" / "cell.trials.jsonl"  # in a folder the grid has not made yet
     whole = run_cell(cell, harness.Session(track, checkpoints), journal)
     lines = journal.read_text().splitlines(keepends=True)
     assert len(lines) == len(whole["tuning"]) == 6 and "resumed_trials" not in whole["timing"]

@@ -77,6 +77,7 @@ class TrialJournal:
         state = base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()
         try:
             line = json.dumps({"config": config, "value": value, "record": record, "rng": state}) + "\n"
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # the cell's folder: its result is not written yet
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line)
                 f.flush()
