@@ -182,6 +182,17 @@ def is_done(path: Path) -> bool:
         return False
 
 
+def cell_of(rec: dict[str, Any]) -> Cell | None:
+    """The cell a record is of, where this version gives it the record's key (the same package, task, method and
+    search versions and space, the same checkpoints); None otherwise (a cell of another schema or of a task this
+    version does not have included)."""
+    try:
+        cell = Cell(**{k: v for k, v in (rec.get("cell") or {}).items() if k != "track"})
+        return cell if cell.key((rec.get("provenance") or {}).get("checkpoints") or {}) == rec.get("key") else None
+    except (TypeError, UserError):
+        return None
+
+
 def restore(results: str | Path, out: str | Path) -> dict[str, int]:
     """Write the cell records of an export (or another results folder) into ``out`` as the files the grid
     writes, so that a run into ``out`` skips them: a published suite is extended (more seeds, budgets or
@@ -192,16 +203,11 @@ def restore(results: str | Path, out: str | Path) -> dict[str, int]:
 
     counts = {"restored": 0, "kept": 0, "stale": 0}
     for rec in read_records(results):
-        hashes = (rec.get("provenance") or {}).get("checkpoints") or {}
-        try:
-            cell = Cell(**{k: v for k, v in (rec.get("cell") or {}).items() if k != "track"})
-            same = cell.key(hashes) == rec.get("key")
-        except (TypeError, UserError):  # a cell of another schema, or of a task this version does not have
-            same = False
-        if not same:
+        cell = cell_of(rec)
+        if cell is None:
             counts["stale"] += 1
             continue
-        path = Path(out) / cell.filename(hashes)
+        path = Path(out) / cell.filename((rec.get("provenance") or {}).get("checkpoints") or {})
         if is_done(path):
             counts["kept"] += 1
             continue
@@ -220,12 +226,8 @@ def not_of_suite(records: list[dict[str, Any]], suite: str | Suite) -> dict[int,
     out: dict[int, str] = {}
     cells: dict[int, Cell] = {}
     for i, rec in enumerate(records):
-        try:
-            cell = Cell(**{k: v for k, v in (rec.get("cell") or {}).items() if k != "track"})
-            same = cell.key((rec.get("provenance") or {}).get("checkpoints") or {}) == rec.get("key")
-        except (TypeError, UserError):
-            same = False
-        if not same:
+        cell = cell_of(rec)
+        if cell is None:
             out[i] = "keyed differently by this version"
         else:
             cells[i] = cell
