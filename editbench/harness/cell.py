@@ -198,7 +198,7 @@ def _run_cell(cell: Cell, session: Session, journal: TrialJournal) -> dict[str, 
                        "seconds": round(time.perf_counter() - t, 3)}
                 value = dev["primary"]
             tuning.append(rec)
-            journal.record(cfg, value, dict(rec))
+            journal.record(cfg, value, rec)
             return value
 
         trials = search(space, objective, cell.tune * max(1, cell.regret), seed=cell.seed, start=cell.start)

@@ -132,8 +132,7 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
         for c in tuning:
             rec = json.loads((Path(out) / r["paths"][id(c)]).read_text())
             chosen[(c.task, c.method, c.budget)] = scored_config(rec) if rec["status"] == "ok" else {}
-        rep = r if not rep else {**{k: rep[k] + r[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s",
-                                                                "timings")}, "checkpoints": rep["checkpoints"]}
+        rep = _merged(rep, r) if rep else r
     if not scored:
         return {k: v for k, v in rep.items() if k != "paths"}
     rest = []
@@ -148,9 +147,14 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
                     cfg, on = (chosen[(t, m, tb)], f"n{tb}-s{tune_seed}") if tuned else ({}, None)
                     rest += [Cell(task=t, method=m, budget=n, seed=s, config=cfg, tune=1, tuned_on=on, evaluator=e,
                                   **cell_kw) for s in seeds_at(n, seeds, more_seeds)]
-    rep2 = run_grid(rest, out, executor, workers, timeout_s, progress)
-    merged = {k: rep[k] + rep2[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s", "timings")}
-    return {**merged, "checkpoints": rep2["checkpoints"] or rep["checkpoints"]}
+    return _merged(rep, run_grid(rest, out, executor, workers, timeout_s, progress))
+
+
+def _merged(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two grid reports as one (counts, wall time and timings added; the checkpoints of the later, else the
+    earlier)."""
+    return {**{k: a[k] + b[k] for k in ("cells", "skipped", "ran", "ok", "failed", "wall_s", "timings")},
+            "checkpoints": b["checkpoints"] or a["checkpoints"]}
 
 
 def scored_config(rec: dict[str, Any]) -> dict[str, Any]:
