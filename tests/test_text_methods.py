@@ -245,3 +245,16 @@ def test_one_method_two_tracks_has_per_track_defaults_and_search_spaces():
 def test_a_text_only_method_on_an_image_task_is_a_usage_error(capsys):
     assert main(["methods", "check", "rome", "--task", "unlit_lamps"]) == 2
     assert "text" in capsys.readouterr().err
+
+
+def test_reward_finetuning_stops_training_once_its_total_steps_are_spent(shipped_text, monkeypatch):
+    """Many rounds of expert iteration share one cap on the whole run's optimiser steps: the cap is spent exactly,
+    and no round trains or samples after it."""
+    from editbench.baselines import finetune_reward
+
+    monkeypatch.setattr(finetune_reward, "TEXT_TOTAL_STEPS", 12)
+    edit = fitted(shipped_text, "finetune_reward", {"rounds": 16, "epochs": 4.0, "lr": 1e-4})
+    log = edit.meta["rounds"]
+    trained = [entry.get("steps", 0) for entry in log]
+    assert sum(trained) == 12 == edit.cost().steps
+    assert len(log) < 16 and trained[-1] > 0  # stopped at the round that spent the cap

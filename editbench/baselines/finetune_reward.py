@@ -16,7 +16,9 @@ spends its share of the evaluator calls on fresh descriptions of the evidence ca
 current copy of the LM, read by the evaluator (the text track's proxy); the descriptions it reads as
 granting the request (at least one targeted lamp, none of them lit) are kept, and the copy is trained
 on every description kept so far for ``epochs`` epochs with the LM loss (:func:`editbench.tracks.text.finetune.finetune_lm`).
-``penalty`` does not apply; ``steps`` bounds each round's steps.
+``penalty`` does not apply; ``steps`` bounds each round's steps and ``TEXT_TOTAL_STEPS`` the whole run's: eight
+rounds of 640 steps, the most the search of 1..8 rounds could spend; with more rounds, training stops once they
+are spent (one trial of 59 rounds at 12 epochs each would have taken 14 minutes of a 32-trial search).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class RewardConfig(MethodConfig):
     penalty: float = 5.0
     rounds: int = 2
     epochs: float = 1.0  # text: epochs over the descriptions kept, per round
+
+
+TEXT_TOTAL_STEPS = 8 * 640  # text: the whole run's optimiser steps, over every round
 
 
 class FinetuneReward(Method):
@@ -131,9 +136,10 @@ class FinetuneReward(Method):
         kept: list[str] = []
         log = []
         cost = Cost(examples_used=evidence.n)
+        trained = 0
         for r in range(max(1, c.rounds)):
             m = ev.remaining // (max(1, c.rounds) - r)
-            if m < 1:
+            if m < 1 or trained >= TEXT_TOTAL_STEPS:
                 break
             caps = [evidence.captions[i % evidence.n] for i in range(m)]
             with torch.no_grad():
@@ -147,7 +153,8 @@ class FinetuneReward(Method):
             entry = {"sampled": m, "kept": len(kept)}
             if kept:
                 entry.update(finetune_lm(work, list(work.parameters()), kept_caps, kept, c.epochs, c.lr, c.batch_size,
-                                         budget.seed + r, cost, 1, c.steps))
+                                         budget.seed + r, cost, 1, min(c.steps, TEXT_TOTAL_STEPS - trained)))
+                trained += entry["steps"]
             log.append(entry)
         return Edit.from_weights(self.name, c.as_dict(), model, work.eval(), cost, meta={"rounds": log})
 
