@@ -48,7 +48,8 @@ class RewardConfig(MethodConfig):
     epochs: float = 1.0  # text: epochs over the descriptions kept, per round
 
 
-TEXT_TOTAL_STEPS = 8 * 640  # text: the whole run's optimiser steps, over every round
+TEXT_ROUND_STEPS = 640  # text: one round's optimiser steps at most (the track's ``steps``)
+TEXT_TOTAL_STEPS = 8 * TEXT_ROUND_STEPS  # text: the whole run's, over every round
 
 
 class FinetuneReward(Method):
@@ -64,7 +65,7 @@ class FinetuneReward(Method):
     search_space = {"lr": LogFloat(1e-5, 1e-2), "penalty": LogFloat(1e-3, 1000.0, hard="lo"),
                     "batch_size": Choice((1, 2, 4, 8, 16, 32), hard="lo"),
                     "call_share": Float(0.1, 1.0, hard="hi")}
-    track_configs = {"text": {"steps": 640, "lr": 1e-4, "batch_size": 8}}
+    track_configs = {"text": {"steps": TEXT_ROUND_STEPS, "lr": 1e-4, "batch_size": 8}}
     # text: rounds to 128 and epochs from 1/16. At n = 16, text/ood_transfer and text/second_order chose 8 rounds of
     # 1..8, second_order's larger search 0.29 epochs of 0.25..16; with 1..32, second_order and unlit_lamps chose 32
     # (0.17-0.33 epochs): more rounds of fewer samples, each trained briefly. At unlit_lamps' choice (0.165 epochs,
@@ -136,10 +137,9 @@ class FinetuneReward(Method):
         kept: list[str] = []
         log = []
         cost = Cost(examples_used=evidence.n)
-        trained = 0
         for r in range(max(1, c.rounds)):
             m = ev.remaining // (max(1, c.rounds) - r)
-            if m < 1 or trained >= TEXT_TOTAL_STEPS:
+            if m < 1 or cost.steps >= TEXT_TOTAL_STEPS:  # only training spends steps
                 break
             caps = [evidence.captions[i % evidence.n] for i in range(m)]
             with torch.no_grad():
@@ -153,8 +153,7 @@ class FinetuneReward(Method):
             entry = {"sampled": m, "kept": len(kept)}
             if kept:
                 entry.update(finetune_lm(work, list(work.parameters()), kept_caps, kept, c.epochs, c.lr, c.batch_size,
-                                         budget.seed + r, cost, 1, min(c.steps, TEXT_TOTAL_STEPS - trained)))
-                trained += entry["steps"]
+                                         budget.seed + r, cost, 1, min(c.steps, TEXT_TOTAL_STEPS - cost.steps)))
             log.append(entry)
         return Edit.from_weights(self.name, c.as_dict(), model, work.eval(), cost, meta={"rounds": log})
 
