@@ -147,6 +147,8 @@ def test_what_a_republish_changed_of_each_conclusion(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("7 conclusions: 1 held, 1 flipped, 1 became a tie, 1 tie resolved, 1 tie changed")
     assert "rome 0.600 -> rome 0.610" in out and (tmp_path / "changes.csv").is_file()
+    c_row = next(line for line in out.splitlines() if line.startswith("| c "))  # measured before only
+    assert "nan" not in c_row and "rome 0.500 -> -" in c_row and "| edit " in c_row and "| -  " in c_row
     assert main(["leaderboard", "changes", "--before", str(tmp_path / "nothing"), "--after", str(tmp_path / "new.csv")]) == 2
     assert "no families table there" in capsys.readouterr().err
 

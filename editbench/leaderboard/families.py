@@ -252,12 +252,16 @@ def protocol_changes_markdown(c: pd.DataFrame) -> str:
     each family's best before -> after."""
     counts = c.verdict.value_counts()
     head = ", ".join(f"{int(counts[v])} {v}" for v in VERDICTS if v in counts)
+    def named(x: Any) -> bool:  # a leader or method name (a side not measured reads None, or NaN once in a frame)
+        return isinstance(x, str) and x != ""
+
     rows = []
     for _, r in c.iterrows():
-        row = {"task": r.task, "n": str(r.budget), "leader before": r.leader_before or "-",
-               "leader now": r.leader_after or "-", "verdict": r.verdict}
+        row = {"task": r.task, "n": str(r.budget),
+               "leader before": r.leader_before if named(r.leader_before) else "-",
+               "leader now": r.leader_after if named(r.leader_after) else "-", "verdict": r.verdict}
         for fam in COMPARED_FAMILIES:
-            side = [f"{r[f'{fam}_{w}']} {fmt(r[f'{fam}_{w}_primary'])}" if r[f"{fam}_{w}"] else "-"
+            side = [f"{r[f'{fam}_{w}']} {fmt(r[f'{fam}_{w}_primary'])}" if named(r[f"{fam}_{w}"]) else "-"
                     for w in ("before", "after")]
             row[f"best {fam}, before -> now"] = " -> ".join(side)
         rows.append(row)
