@@ -1,6 +1,7 @@
 """The fair protocol: compute in epochs over the evidence and recorded in every cell, localized and
 same-evidence finetuning, the search's records, the regret table and the compute views."""
 
+import json
 import math
 
 import pytest
@@ -233,3 +234,55 @@ def test_tuned_defaults_are_what_the_searches_agree_on():
     assert d.loc["strength", "tuned"] == 4.0 and d.loc["strength", "tasks"] == 3
     now = resolve("steer")(track="image").config
     assert d.loc["strength", "default"] == now.strength and d.loc["strength", "matches"] == (now.strength == 4.0)
+
+
+def test_status_reads_how_far_a_folder_has_got_through_a_suite_and_prices_the_rest(tiny_gen, tmp_path, capsys):
+    """``editbench run --status`` runs nothing: every cell of the suite's plan is done, in flight (a tuning cell
+    with journalled trials), to do, or waiting on a search (a scored cell, or a search started from another
+    budget's best, whose tuning cell has not finished); what is left is priced from the folder's finished cells."""
+    from editbench import harness
+    from editbench.harness import SuitePlan, status_table, suite_status
+    from editbench.harness.journal import journal_path
+
+    kw = dict(checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8, n_boot=20)
+    shape = dict(tune=2, tune_budgets=[2, 4], warm={4: 2})
+    plan = SuitePlan(["unlit_lamps"], ["steer", "none"], [2, 4], [0, 1], **shape, cell_kw=kw)
+
+    def states(rows):
+        return {(r["kind"], r["budget"], r["method"], r["state"]) for r in rows}
+
+    rows = suite_status(plan, tmp_path / "r")
+    assert states(rows) == {("tuning", 2, "steer", "to do"), ("tuning", 4, "steer", "waiting"),
+                            ("scored", 2, "steer", "waiting"), ("scored", 4, "steer", "waiting"),
+                            ("scored", 2, "none", "to do"), ("scored", 4, "none", "to do")}
+    assert len(rows) == 2 + 4 + 4 and all(r["estimate"] is None for r in rows)  # nothing has run: nothing priced
+    assert not (tmp_path / "r").exists()
+    run = dict(executor="inline", progress=False, **shape, **kw)
+    harness.run_suite(["unlit_lamps"], ["steer", "none"], [2, 4], [0, 1], tmp_path / "r", scored=False, **run)
+    rows = suite_status(plan, tmp_path / "r")
+    tuning = [r for r in rows if r["kind"] == "tuning"]
+    assert {r["state"] for r in tuning} == {"done"} and all(r["seconds"] > 0 for r in tuning)
+    steer = [r for r in rows if r["kind"] == "scored" and r["method"] == "steer"]
+    assert {r["state"] for r in steer} == {"to do"}  # named now: their configurations are chosen
+    assert all(0 < r["estimate"] < max(t["seconds"] for t in tuning) for r in steer)  # one fit and a test scoring
+    assert all(r["estimate"] is None for r in rows if r["method"] == "none")  # nothing like them has run
+    # a tuning cell stopped part way: in flight, priced for the fits its journal does not hold
+    done = sorted((tmp_path / "r").rglob("n4-s100-*.json"))
+    assert len(done) == 1
+    done[0].unlink()
+    journal_path(done[0]).write_text(json.dumps({"config": {}, "value": 0.0, "record": {}, "rng": ""}) + "\n")
+    (r4,) = [r for r in suite_status(plan, tmp_path / "r") if r["kind"] == "tuning" and r["budget"] == 4]
+    (r2,) = [r for r in suite_status(plan, tmp_path / "r") if r["kind"] == "tuning" and r["budget"] == 2]
+    assert r4["state"] == "in flight" and r4["journalled"] == 1 and 0 < r4["estimate"] < r2["seconds"] * 2
+    journal_path(done[0]).unlink()
+    harness.run_suite(["unlit_lamps"], ["steer", "none"], [2, 4], [0, 1], tmp_path / "r", **run)
+    rows = suite_status(plan, tmp_path / "r")
+    assert {r["state"] for r in rows} == {"done"} and not any(r["estimate"] for r in rows)
+    text = status_table(rows, workers=2)
+    assert "10 of 10 cells done; about 0.0 h of cell time left" in text and "scored n=4" in text
+    # from the command line: a report, exit 0, nothing run
+    assert main(["run", "--suite", "quick", "--tasks", "unlit_lamps", "--methods", "none,steer", "--out",
+                 str(tmp_path / "q"), "--status"]) == 0
+    out = capsys.readouterr().out
+    assert "0 of 2 cells done" in out and "besides 2 cells not priced" in out
+    assert not (tmp_path / "q").exists()

@@ -67,6 +67,15 @@ def run(args: argparse.Namespace) -> int:
           + f" -> {args.out}")
     if args.tuning_only and suite.tune <= 1:
         raise UsageError(f"--tuning-only runs the tuning cells; suite {suite.name!r} searches nothing")
+    if args.status:
+        from editbench.harness import plan_named_suite, status_table, suite_status
+
+        # the whole suite's plan (its finished cells price the rest), shown at the budgets asked for
+        plan = plan_named_suite(suite, tasks, methods, seeds=args.seeds, checkpoints=checkpoints(args))
+        rows = [r for r in suite_status(plan, args.out)
+                if r["budget"] in budgets and not (args.tuning_only and r["kind"] != "tuning")]
+        print(status_table(rows, args.workers))
+        return 0
     rep = run_named_suite(suite, tasks, methods, args.out, budgets=budgets, seeds=args.seeds, executor=executor_from(args),
                           workers=args.workers, timeout_s=args.timeout, checkpoints=checkpoints(args),
                           scored=not args.tuning_only)
@@ -125,6 +134,9 @@ def register(sub) -> None:
     p.add_argument("--tune-budgets", type=csv(int), default=None, metavar="N,...",
                    help="the budgets tuning cells search at, the others taking the nearest (replaces the suite's; "
                         "for example 1,4,16,64,256 to tune every budget directly)")
+    p.add_argument("--status", action="store_true",
+                   help="run nothing: how far --out has got through the suite (cells done, in flight, to do, waiting "
+                        "on a search) and roughly the cell time left, priced from the cells it has finished")
     add_executor_args(p)
     p.add_argument("--generator", default=None)
     p.add_argument("--meter", default=None, help="the proxy meter's folder (evidence labeller and evaluator)")

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,31 +104,18 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
     tuned under the proxy (the evaluator-quality axis), at ``evaluator_budgets`` (empty: every budget).
     ``more_seeds``: extra seeds per budget (the headline budget's, for power). ``scored=False``: the tuning cells
     only (a regret probe: a larger search at a budget whose scored cells use the matched one)."""
-    others = tuple(e for e in evaluators if e != "proxy")
-
-    def under(method: str, n: int) -> tuple[str, ...]:  # the evaluators a method's cells at budget n run under
-        return ("proxy", *others) if uses_evaluator(method) and (not evaluator_budgets or n in evaluator_budgets) \
-            else ("proxy",)
-
     if tune <= 1:
         cells = make_grid(tasks, methods, budgets, seeds, more_seeds=more_seeds, tune=1, **cell_kw)
-        cells += [dataclasses.replace(c, evaluator=e) for c in cells for e in under(c.method, c.budget)[1:]]
+        cells += [dataclasses.replace(c, evaluator=e) for c in cells
+                  for e in evaluators_at(c.method, c.budget, evaluators, evaluator_budgets)[1:]]
         return run_grid(cells, out, executor, workers, timeout_s, progress)
-    if tune_seed in seeds or any(tune_seed in v for v in (more_seeds or {}).values()):
-        raise UserError(f"the tuning seed {tune_seed} is also scored; choose one outside the suite's seeds")
-    tbs = sorted({b for b in (tune_budgets or budgets)})
-    warm = {b: w for b, w in (warm or {}).items() if b in tbs and w != b and w not in (warm or {})}
-    searched = [(t, m) for t in tasks for m in methods if supports(m, t) and searches(m, t)]
+    plan = SuitePlan(tasks, methods, budgets, seeds, tune=tune, tune_budgets=tune_budgets, tune_seed=tune_seed,
+                     regret=regret, warm=warm, evaluators=evaluators, evaluator_budgets=evaluator_budgets,
+                     more_seeds=more_seeds, cell_kw=cell_kw)
     chosen: dict[tuple[str, str, int], dict[str, Any]] = {}
     rep: dict[str, Any] = {}
-    # cold searches first (those a warm one starts from among them, asked for or not), then the warm ones
-    cold = tuple(sorted({b for b in tbs if b not in warm} | set(warm.values())))
-    for phase in (cold, tuple(b for b in tbs if b in warm)):
-        if not phase:
-            continue
-        tuning = [Cell(task=t, method=m, budget=b, seed=tune_seed, tune=tune, regret=(regret or {}).get(b, 1),
-                       start=chosen.get((t, m, warm[b]), {}) if b in warm else {}, **cell_kw)
-                  for t, m in searched for b in phase]
+    for phase in plan.phases:
+        tuning = plan.tuning_cells(phase, chosen)
         r = run_grid(tuning, out, executor, workers, timeout_s, progress)
         for c in tuning:
             rec = json.loads((Path(out) / r["paths"][id(c)]).read_text())
@@ -135,19 +123,76 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
         rep = _merged(rep, r) if rep else r
     if not scored:
         return {k: v for k, v in rep.items() if k != "paths"}
-    rest = []
-    for t in tasks:
-        for m in methods:
-            if not supports(m, t):
-                continue
-            tuned = searches(m, t)
-            for n in budgets:
-                for e in under(m, n):
-                    tb = nearest_budget(n, tbs)
-                    cfg, on = (chosen[(t, m, tb)], f"n{tb}-s{tune_seed}") if tuned else ({}, None)
-                    rest += [Cell(task=t, method=m, budget=n, seed=s, config=cfg, tune=1, tuned_on=on, evaluator=e,
-                                  **cell_kw) for s in seeds_at(n, seeds, more_seeds)]
+    rest = [c for c, _ in plan.scored_cells(chosen)]
     return _merged(rep, run_grid(rest, out, executor, workers, timeout_s, progress))
+
+
+def evaluators_at(method: str, n: int, evaluators: tuple[str, ...], evaluator_budgets: tuple[int, ...] | list[int]
+                  ) -> tuple[str, ...]:
+    """The evaluators a method's cells at budget ``n`` run under: the proxy, and the suite's others where the method
+    calls an evaluator and ``n`` is one of ``evaluator_budgets`` (empty: every budget)."""
+    others = tuple(e for e in evaluators if e != "proxy")
+    return ("proxy", *others) if uses_evaluator(method) and (not evaluator_budgets or n in evaluator_budgets) \
+        else ("proxy",)
+
+
+@dataclass
+class SuitePlan:
+    """The cells of a suite, in the order :func:`run_suite` runs them: the tuning cells
+    phase by phase (cold searches first, then those that start from another budget's best), then the scored cells
+    with the configurations the tuning cells chose (a suite with ``tune <= 1`` has no tuning cells).
+    :func:`run_suite` runs it; :func:`suite_status` reads how far
+    a results folder has got through it."""
+    tasks: list[str]
+    methods: list[str]
+    budgets: list[int]
+    seeds: list[int]
+    tune: int
+    tune_budgets: tuple[int, ...] | list[int] | None = None
+    tune_seed: int = 100
+    regret: dict[int, int] | None = None
+    warm: dict[int, int] | None = None
+    evaluators: tuple[str, ...] = ("proxy",)
+    evaluator_budgets: tuple[int, ...] | list[int] = ()
+    more_seeds: dict[int, tuple[int, ...]] | None = None
+    cell_kw: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.tune > 1 and self.tune_seed in self.seeds or any(self.tune_seed in v for v in (self.more_seeds or {}).values()):
+            raise UserError(f"the tuning seed {self.tune_seed} is also scored; choose one outside the suite's seeds")
+        self.tbs = sorted({b for b in (self.tune_budgets or self.budgets)})
+        self.warm = {b: w for b, w in (self.warm or {}).items() if b in self.tbs and w != b and w not in (self.warm or {})}
+        self.searched = [(t, m) for t in self.tasks for m in self.methods if supports(m, t) and searches(m, t)
+                         and self.tune > 1]  # a suite that searches nothing runs every method's default
+        # cold searches first (those a warm one starts from among them, asked for or not), then the warm ones
+        cold = tuple(sorted({b for b in self.tbs if b not in self.warm} | set(self.warm.values())))
+        self.phases = [p for p in (cold, tuple(b for b in self.tbs if b in self.warm)) if p]
+
+    def tuning_cells(self, phase: tuple[int, ...], chosen: dict[tuple[str, str, int], dict[str, Any]]) -> list[Cell]:
+        """A phase's tuning cells; a warm search starts from ``chosen``, the earlier phase's configurations."""
+        return [Cell(task=t, method=m, budget=b, seed=self.tune_seed, tune=self.tune,
+                     regret=(self.regret or {}).get(b, 1),
+                     start=chosen.get((t, m, self.warm[b]), {}) if b in self.warm else {}, **self.cell_kw)
+                for t, m in self.searched for b in phase]
+
+    def scored_cells(self, chosen: dict[tuple[str, str, int], dict[str, Any]]
+                     ) -> list[tuple[Cell, tuple[str, str, int] | None]]:
+        """Every scored cell, with the tuning cell it takes its configuration from (None: an unsearched method).
+        A cell whose tuning cell ``chosen`` lacks (not run yet) gets an empty configuration."""
+        rest = []
+        for t in self.tasks:
+            for m in self.methods:
+                if not supports(m, t):
+                    continue
+                tuned = (t, m) in self.searched
+                for n in self.budgets:
+                    tb = nearest_budget(n, self.tbs)
+                    src = (t, m, tb) if tuned else None
+                    cfg, on = (chosen.get(src, {}), f"n{tb}-s{self.tune_seed}") if tuned else ({}, None)
+                    for e in evaluators_at(m, n, self.evaluators, self.evaluator_budgets):
+                        rest += [(Cell(task=t, method=m, budget=n, seed=s, config=cfg, tune=1, tuned_on=on, evaluator=e,
+                                       **self.cell_kw), src) for s in seeds_at(n, self.seeds, self.more_seeds)]
+        return rest
 
 
 def _merged(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -169,13 +214,28 @@ def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], ou
                     budgets: list[int] | None = None, seeds: list[int] | None = None, **kw: Any) -> dict[str, Any]:
     """:func:`run_suite` with a registered suite's shape (budgets and seeds may be overridden; seeds given
     replace the suite's, its extra seeds per budget included)."""
+    return run_suite(tasks, methods, out=out, **suite_shape(suite, budgets, seeds), **kw)
+
+
+def suite_shape(suite: str | Suite, budgets: list[int] | None = None, seeds: list[int] | None = None
+                ) -> dict[str, Any]:
+    """A registered suite's grid as :func:`run_suite`'s arguments (budgets and seeds as :func:`run_named_suite`
+    takes them), its cells' fields included."""
     s = SUITES.get(suite) if isinstance(suite, str) else suite
     b = list(budgets or s.budgets)
-    return run_suite(tasks, methods, b, list(seeds or s.seeds), out, tune=s.tune,
-                     tune_budgets=[x for x in s.tune_budgets if x in b] or None if s.tune_budgets else None,
-                     tune_seed=s.tune_seed, regret=s.regret, warm=s.warm, evaluators=s.evaluators,
-                     evaluator_budgets=s.evaluator_budgets,
-                     more_seeds=s.more_seeds_for(seeds), **s.cell_kwargs(), **kw)
+    return dict(budgets=b, seeds=list(seeds or s.seeds), tune=s.tune,
+                tune_budgets=[x for x in s.tune_budgets if x in b] or None if s.tune_budgets else None,
+                tune_seed=s.tune_seed, regret=s.regret, warm=s.warm, evaluators=s.evaluators,
+                evaluator_budgets=s.evaluator_budgets, more_seeds=s.more_seeds_for(seeds), **s.cell_kwargs())
+
+
+def plan_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], *, budgets: list[int] | None = None,
+                     seeds: list[int] | None = None, **cell_kw: Any) -> SuitePlan:
+    """The :class:`SuitePlan` of a registered, searched suite (``cell_kw``: further cell fields, e.g. checkpoints)."""
+    shape = suite_shape(suite, budgets, seeds)
+    plan_fields = {f for f in SuitePlan.__dataclass_fields__ if f != "cell_kw"}
+    return SuitePlan(tasks=tasks, methods=methods, **{k: v for k, v in shape.items() if k in plan_fields},
+                     cell_kw={**{k: v for k, v in shape.items() if k not in plan_fields}, **cell_kw})
 
 
 def is_done(path: Path) -> bool:
@@ -278,20 +338,27 @@ def run_jobs(todo: list[tuple[Job, Path, str, dict[str, Any]]], executor: str | 
     return status, time.perf_counter() - t0
 
 
+class Provenances:
+    """Each cell's provenance (versions, commit, its checkpoints' hashes: what its key and path are made of),
+    computed once per (track, checkpoints)."""
+
+    def __init__(self) -> None:
+        self.cache: dict[tuple, dict[str, Any]] = {}
+
+    def __call__(self, cell: Cell) -> dict[str, Any]:
+        k = (cell.track, tuple(sorted(cell.checkpoints.items())))
+        if k not in self.cache:
+            self.cache[k] = provenance(get_track(cell.track), cell.checkpoints)
+        return self.cache[k]
+
+
 def run_grid(cells: list[Cell], out: str | Path, executor: str | ExecutorSpec = "process", workers: int = 2,
              timeout_s: float | None = 1800, progress: bool = True) -> dict[str, Any]:
     """Run every cell not already done; returns counts, per-cell timings (the timing report) and each
     cell's result path (``paths``, by ``id(cell)``)."""
     out = Path(out)
     executor = executor_spec(executor)  # an unknown executor fails before anything runs
-    provs: dict[tuple, dict[str, Any]] = {}
-
-    def prov_of(cell: Cell) -> dict[str, Any]:
-        k = (cell.track, tuple(sorted(cell.checkpoints.items())))
-        if k not in provs:
-            provs[k] = provenance(get_track(cell.track), cell.checkpoints)
-        return provs[k]
-
+    prov_of = Provenances()
     io.clean_stale(out)  # temporary files of a run that was killed mid-write
     todo, skipped, paths = [], 0, {}
     for cell in cells:
@@ -315,7 +382,7 @@ def run_grid(cells: list[Cell], out: str | Path, executor: str | ExecutorSpec = 
                         "status": rec["status"], "total_s": tm.get("total_s", float("nan")),
                         "fit_s": tm.get("fit_s", 0.0), "score_s": tm.get("score_s", 0.0), "error": rec.get("error"),
                         "primary": (rec.get("scores") or {}).get("primary")})
-    first = next(iter(provs.values()), {})
+    first = next(iter(prov_of.cache.values()), {})
     return {"cells": len(cells), "skipped": skipped, "ran": len(todo), **status, "wall_s": wall, "timings": timings,
             "checkpoints": first.get("checkpoints", {}), "paths": paths}
 
