@@ -463,3 +463,55 @@ def test_readme_leaderboard_tables_are_the_published_ones():
     assert len(rows) > 100
     missing = [r[:100] for r in rows if r not in published]
     assert not missing, f"README leaderboard rows not in leaderboard/full/*.md: {missing[:5]}"
+
+
+def test_the_republish_script_runs_every_step_with_commands_editbench_has(tmp_path):
+    """``leaderboard/republish.sh`` with a stand-in ``editbench`` that records its arguments: every step runs, in
+    order (the regret probes for each task's family bests at n = 256, read from the families table), and every call
+    parses as this version's command line, so a renamed command or option fails here rather than hours into a run."""
+    import os
+    import subprocess
+    import sys
+
+    from editbench.cli.main import build_parser
+
+    repo = Path(__file__).resolve().parents[1]
+    if subprocess.run(["git", "-C", str(repo), "cat-file", "-e", "7cd9f3e:leaderboard/full/families.csv"],
+                      capture_output=True).returncode:
+        pytest.skip("the 0.2 tables' commit is not in this checkout (a shallow clone)")
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "editbench").write_text(textwrap.dedent(f"""\
+        #!{sys.executable}
+        import json, os, sys
+        from pathlib import Path
+        argv = sys.argv[1:]
+        with open(os.environ["CALLS"], "a") as f:
+            f.write(json.dumps(argv) + "\\n")
+        if argv[:2] == ["leaderboard", "build"] and "--budget" in argv:  # the families table the probes read
+            out = Path(argv[argv.index("--out") + 1])
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "families.csv").write_text(
+                "# suite full\\ntask,budget,leader,best_edit,best_finetune,best_prompt\\n"
+                "unlit_lamps,256,edit,steer,finetune_full,prompt\\nunlit_lamps,16,edit,rome,finetune_lora,\\n"
+                "text/unlit_lamps,256,finetune,rome,finetune_local,\\n")
+        """))
+    (bin_ / "editbench").chmod(0o755)
+    results = tmp_path / "r"
+    (results / "unlit_lamps").mkdir(parents=True)
+    env = {**os.environ, "PATH": f"{bin_}{os.pathsep}{os.environ['PATH']}", "CALLS": str(tmp_path / "calls.jsonl")}
+    done = subprocess.run(["bash", str(repo / "leaderboard" / "republish.sh"), str(results), "--device", "cpu"],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [line.split(":")[0] for line in done.stdout.splitlines() if line.startswith("== step")] == \
+        [f"== step {k}" for k in range(1, 7)]
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    runs = [c for c in calls if c[0] == "run"]
+    assert [c[c.index("--budgets") + 1] if "--budgets" in c else None for c in runs[:4]] == ["16", "1", "256", None]
+    probes = [(c[c.index("--tasks") + 1], c[c.index("--methods") + 1]) for c in runs if "--regret" in c]
+    assert probes == [("unlit_lamps", "finetune_full,prompt,steer"), ("text/unlit_lamps", "finetune_local,rome")]
+    assert all("--device" in c for c in runs) and any(c[:2] == ["experiment", "compute"] for c in calls)
+    assert any(c[:2] == ["leaderboard", "changes"] for c in calls)
+    parser = build_parser()
+    for c in calls:
+        parser.parse_args(c)  # raises (a one-line usage error) on an unknown command or option
