@@ -138,11 +138,10 @@ def evaluators_at(method: str, n: int, evaluators: tuple[str, ...], evaluator_bu
 
 @dataclass
 class SuitePlan:
-    """The cells of a suite, in the order :func:`run_suite` runs them: the tuning cells
-    phase by phase (cold searches first, then those that start from another budget's best), then the scored cells
-    with the configurations the tuning cells chose (a suite with ``tune <= 1`` has no tuning cells).
-    :func:`run_suite` runs it; :func:`suite_status` reads how far
-    a results folder has got through it."""
+    """The cells of a suite, in the order :func:`run_suite` runs them: the tuning cells phase by phase (cold
+    searches first, then those that start from another budget's best), then the scored cells with the
+    configurations the tuning cells chose (a suite with ``tune <= 1`` has no tuning cells). :func:`run_suite` runs
+    it; :func:`~editbench.harness.status.suite_status` reads how far a results folder has got through it."""
     tasks: list[str]
     methods: list[str]
     budgets: list[int]
@@ -158,7 +157,8 @@ class SuitePlan:
     cell_kw: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.tune > 1 and self.tune_seed in self.seeds or any(self.tune_seed in v for v in (self.more_seeds or {}).values()):
+        scored_seeds = {*self.seeds, *(s for v in (self.more_seeds or {}).values() for s in v)}
+        if self.tune > 1 and self.tune_seed in scored_seeds:
             raise UserError(f"the tuning seed {self.tune_seed} is also scored; choose one outside the suite's seeds")
         self.tbs = sorted({b for b in (self.tune_budgets or self.budgets)})
         self.warm = {b: w for b, w in (self.warm or {}).items() if b in self.tbs and w != b and w not in (self.warm or {})}
