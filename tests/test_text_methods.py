@@ -258,3 +258,17 @@ def test_reward_finetuning_stops_training_once_its_total_steps_are_spent(shipped
     trained = [entry.get("steps", 0) for entry in log]
     assert sum(trained) == 12 == edit.cost().steps
     assert len(log) < 16 and trained[-1] > 0  # stopped at the round that spent the cap
+
+
+def test_reward_finetuning_runs_no_more_rounds_than_it_has_evaluator_calls(shipped_text):
+    """Rounds beyond the evaluator calls are the online limit, one description per call: every round samples and
+    reads one, none is skipped; the searched rounds end at the suites' calls (a hard end of the space)."""
+    from editbench.baselines.finetune_reward import TEXT_ROUNDS, FinetuneReward
+    from editbench.harness import Cell
+
+    assert FinetuneReward.space("text")["rounds"].hi == TEXT_ROUNDS == Cell("text/unlit_lamps", "none", 1, 0).evaluator_calls
+    spec = get_task("text/unlit_lamps")
+    edit = fit(resolve("finetune_reward")({"rounds": 100, "epochs": 0.1, "lr": 1e-5}, track="text"), shipped_text,
+               shipped_text.track.request(spec.request), Budget(4, 12, seed=EVIDENCE_SEED), evidence_world(spec))
+    log = edit.meta["rounds"]
+    assert len(log) == 12 and all(entry["sampled"] == 1 for entry in log)
