@@ -278,6 +278,11 @@ def test_status_reads_how_far_a_folder_has_got_through_a_suite_and_prices_the_re
     harness.run_suite(["unlit_lamps"], ["steer", "none"], [2, 4], [0, 1], tmp_path / "r", **run)
     rows = suite_status(plan, tmp_path / "r")
     assert {r["state"] for r in rows} == {"done"} and not any(r["estimate"] for r in rows)
+    scored = sorted((tmp_path / "r").rglob("n2-s0-*.json"))  # a cell whose result says it failed: redone next run
+    text = scored[0].read_text()
+    scored[0].write_text(json.dumps({**json.loads(text), "status": "failed"}))
+    assert sorted(r["state"] for r in suite_status(plan, tmp_path / "r")).count("failed") == 1
+    scored[0].write_text(text)
     text = status_table(rows, workers=2)
     assert "10 of 10 cells done; about 0.0 h of cell time left" in text and "scored n=4" in text
     # from the command line: a report, exit 0, nothing run

@@ -5,7 +5,8 @@ the question is what is done, what is in flight and how long the rest will take.
 suite's plan (:class:`~editbench.harness.grid.SuitePlan`, the cells :func:`~editbench.harness.grid.run_suite`
 would run, in its order) against the folder without running anything: a cell is *done* where its result file is
 there and ok, *in flight* where a tuning cell has journalled trials, *waiting* where it cannot be named yet (a
-scored cell, or a search started from another budget's best, whose tuning cell has not finished), else *to do*.
+scored cell, or a search started from another budget's best, whose tuning cell has not finished), *failed* where
+its result says so (the next run redoes it), else *to do*.
 
 What is left is priced from the cells already done in the same folder, on the same machine: a cell's time is the
 mean of its done peers' (the same task, method and kind, tuning or scored, at the same budget; else the same track's
@@ -24,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from .cell import Cell
-from .grid import Provenances, SuitePlan, fit_scale, is_done, scored_config
+from .grid import Provenances, SuitePlan, fit_scale, scored_config
 from .journal import TrialJournal, journal_path
 
-STATES = ("done", "in flight", "to do", "waiting")
+STATES = ("done", "in flight", "failed", "to do", "waiting")
 
 
 def suite_status(plan: SuitePlan, out: str | Path) -> list[dict[str, Any]]:
@@ -45,8 +46,8 @@ def suite_status(plan: SuitePlan, out: str | Path) -> list[dict[str, Any]]:
                "seconds": None, "fit_s": None, "score_s": None, "estimate": None, "journalled": 0}
         if named:
             path = out / cell.filename(prov_of(cell)["checkpoints"])
-            rec = _ok_record(path) if is_done(path) else None
-            if rec is not None:
+            rec = _record(path)
+            if rec is not None and rec.get("status") == "ok":
                 tm = rec.get("timing") or {}
                 row.update(state="done", seconds=float(tm.get("total_s") or 0.0), fit_s=float(tm.get("fit_s") or 0.0),
                            score_s=float(tm.get("score_s") or 0.0))
@@ -54,7 +55,7 @@ def suite_status(plan: SuitePlan, out: str | Path) -> list[dict[str, Any]]:
                     chosen[(cell.task, cell.method, cell.budget)] = scored_config(rec)
             else:
                 k = len(TrialJournal(journal_path(path)).entries) if kind == "tuning" else 0
-                row.update(state="in flight" if k else "to do", journalled=k)
+                row.update(state="in flight" if k else "failed" if rec is not None else "to do", journalled=k)
         rows.append(row)
         cells.append((cell, row))
 
@@ -75,12 +76,13 @@ def suite_status(plan: SuitePlan, out: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _ok_record(path: Path) -> dict[str, Any] | None:
+def _record(path: Path) -> dict[str, Any] | None:
+    """A cell's result, where its file is there and reads (a corrupt one is recomputed, as a missing one)."""
     try:
         rec = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    return rec if rec.get("status") == "ok" else None
+    return rec if isinstance(rec, dict) else None
 
 
 @functools.cache
@@ -142,7 +144,8 @@ def status_table(rows: list[dict[str, Any]], workers: int = 1) -> str:
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["kind"], r["budget"]), []).append(r)
-    head = f"{'cells':<14}{'done':>7}{'in flight':>11}{'to do':>7}{'waiting':>9}{'h done':>9}{'h left':>9}{'unpriced':>10}"
+    head = (f"{'cells':<14}{'done':>7}{'in flight':>11}{'failed':>8}{'to do':>7}{'waiting':>9}{'h done':>9}{'h left':>9}"
+            f"{'unpriced':>10}")
     lines = [head]
 
     def line(name: str, rs: list[dict[str, Any]]) -> str:
@@ -151,7 +154,7 @@ def status_table(rows: list[dict[str, Any]], workers: int = 1) -> str:
         left = [r for r in rs if r["state"] != "done"]
         left_h = sum(r["estimate"] or 0.0 for r in left) / 3600
         unpriced = sum(r["estimate"] is None for r in left)
-        return (f"{name:<14}{n['done']:>7}{n['in flight']:>11}{n['to do']:>7}{n['waiting']:>9}{done_h:>9.1f}"
+        return (f"{name:<14}{n['done']:>7}{n['in flight']:>11}{n['failed']:>8}{n['to do']:>7}{n['waiting']:>9}{done_h:>9.1f}"
                 f"{left_h:>9.1f}{unpriced:>10}")
 
     for kind in ("tuning", "scored"):
