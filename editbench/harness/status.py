@@ -9,11 +9,13 @@ scored cell, or a search started from another budget's best, whose tuning cell h
 its result says so (the next run redoes it), else *to do*.
 
 What is left is priced from the cells already done in the same folder, on the same machine: a cell's time is the
-mean of its done peers' (the same task, method and kind, tuning or scored, at the same budget; else the same track's
+median of its done peers' (the same task, method and kind, tuning or scored, at the same budget; else the same track's
 other tasks), scaled by the fits it makes; where no peer ran at its budget, the nearest budget's, its fits scaled by
 how much longer the method's fit takes there (:func:`~editbench.harness.grid.fit_scale`, the full-suite estimate's
 rule) and its scoring not, so a projection to a budget nothing has run at yet is rough. A tuning cell in flight is
-priced for the fits its journal does not hold yet. Cells with no done peer at all are counted, not priced.
+priced for the fits its journal does not hold yet. Cells with no done peer at all are counted, not priced. A fit's
+recorded seconds are wall time: a host paused while a fit ran (a working session that ended mid-cell) inflates them,
+so a search's best fit is taken as no longer than its slowest trial, and peers are pooled by their median.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +52,11 @@ def suite_status(plan: SuitePlan, out: str | Path) -> list[dict[str, Any]]:
             rec = _record(path)
             if rec is not None and rec.get("status") == "ok":
                 tm = rec.get("timing") or {}
-                row.update(state="done", seconds=float(tm.get("total_s") or 0.0), fit_s=float(tm.get("fit_s") or 0.0),
+                fit_s = float(tm.get("fit_s") or 0.0)
+                trials = [float(t.get("seconds") or 0.0) for t in rec.get("tuning") or []]
+                if trials:  # a fit takes no longer than the slowest trial (each a fit and a dev scoring) took
+                    fit_s = min(fit_s, max(trials))
+                row.update(state="done", seconds=float(tm.get("total_s") or 0.0), fit_s=fit_s,
                            score_s=float(tm.get("score_s") or 0.0))
                 if kind == "tuning":
                     chosen[(cell.task, cell.method, cell.budget)] = scored_config(rec)
@@ -117,12 +124,12 @@ def _estimate(cell: Cell, peers: list[tuple[Cell, float, float, float]]) -> floa
             if c.budget == b:
                 fits = min(fit * c.fits, total)
                 at.append((fits * ratio(b) + (total - fits)) * cell.fits / c.fits)
-        return sum(at) / len(at)
+        return statistics.median(at)
 
     def from_tuning(pool: list) -> float:
         b = nearest(pool)
         at = [fit * ratio(b) + sc for c, _, fit, sc in pool if c.budget == b]
-        return sum(at) / len(at)
+        return statistics.median(at)
 
     like = pools(tuning)
     for pool in like:
