@@ -41,7 +41,7 @@ def suite_status(plan: SuitePlan, out: str | Path) -> list[dict[str, Any]]:
     out = Path(out)
     prov_of = Provenances()
     rows: list[dict[str, Any]] = []
-    cells: list[tuple[Cell | None, dict[str, Any]]] = []  # (the cell where it can be named, its row)
+    cells: list[tuple[Cell, dict[str, Any]]] = []  # each cell and its row (a waiting cell's fields as planned so far)
     chosen: dict[tuple[str, str, int], dict[str, Any]] = {}  # the configurations of the tuning cells done
 
     def add(cell: Cell, kind: str, named: bool) -> None:
