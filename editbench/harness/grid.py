@@ -231,7 +231,7 @@ def suite_shape(suite: str | Suite, budgets: list[int] | None = None, seeds: lis
 
 def plan_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], *, budgets: list[int] | None = None,
                      seeds: list[int] | None = None, **cell_kw: Any) -> SuitePlan:
-    """The :class:`SuitePlan` of a registered, searched suite (``cell_kw``: further cell fields, e.g. checkpoints)."""
+    """The :class:`SuitePlan` of a registered suite (``cell_kw``: further cell fields, e.g. checkpoints)."""
     shape = suite_shape(suite, budgets, seeds)
     plan_fields = {f for f in SuitePlan.__dataclass_fields__ if f != "cell_kw"}
     return SuitePlan(tasks=tasks, methods=methods, **{k: v for k, v in shape.items() if k in plan_fields},

@@ -155,24 +155,22 @@ def status_table(rows: list[dict[str, Any]], workers: int = 1) -> str:
             f"{'unpriced':>10}")
     lines = [head]
 
-    def line(name: str, rs: list[dict[str, Any]]) -> str:
-        n = {s: sum(r["state"] == s for r in rs) for s in STATES}
-        done_h = sum(r["seconds"] or 0.0 for r in rs) / 3600
+    def totals(rs: list[dict[str, Any]]) -> tuple[dict[str, int], float, float, int]:
+        """Cells per state, hours done, hours left (priced) and cells left unpriced."""
         left = [r for r in rs if r["state"] != "done"]
-        left_h = sum(r["estimate"] or 0.0 for r in left) / 3600
-        unpriced = sum(r["estimate"] is None for r in left)
+        return ({s: sum(r["state"] == s for r in rs) for s in STATES}, sum(r["seconds"] or 0.0 for r in rs) / 3600,
+                sum(r["estimate"] or 0.0 for r in left) / 3600, sum(r["estimate"] is None for r in left))
+
+    def line(name: str, rs: list[dict[str, Any]]) -> str:
+        n, done_h, left_h, unpriced = totals(rs)
         return (f"{name:<14}{n['done']:>7}{n['in flight']:>11}{n['failed']:>8}{n['to do']:>7}{n['waiting']:>9}{done_h:>9.1f}"
                 f"{left_h:>9.1f}{unpriced:>10}")
 
-    for kind in ("tuning", "scored"):
-        for (k, b), rs in sorted(groups.items(), key=lambda kv: kv[0][1]):
-            if k == kind:
-                lines.append(line(f"{kind} n={b}", rs))
+    for kind, b in sorted(groups, key=lambda kb: (kb[0] != "tuning", kb[1])):
+        lines.append(line(f"{kind} n={b}", groups[(kind, b)]))
     lines.append(line("all", rows))
-    left = [r for r in rows if r["state"] != "done"]
-    left_h = sum(r["estimate"] or 0.0 for r in left) / 3600
-    unpriced = sum(r["estimate"] is None for r in left)
-    lines.append(f"\n{len(rows) - len(left)} of {len(rows)} cells done; about {left_h:.1f} h of cell time left "
+    n, _, left_h, unpriced = totals(rows)
+    lines.append(f"\n{n['done']} of {len(rows)} cells done; about {left_h:.1f} h of cell time left "
                  f"({left_h / max(workers, 1):.1f} h on {workers} worker{'s' if workers != 1 else ''})"
                  + (f", besides {unpriced} cells not priced (nothing like them has run yet)" if unpriced else "")
                  + ". Priced from this folder's finished cells; rough where a budget has none yet.")
