@@ -260,6 +260,22 @@ def test_reward_finetuning_stops_training_once_its_total_steps_are_spent(shipped
     assert len(log) < 16 and trained[-1] > 0  # stopped at the round that spent the cap
 
 
+def test_reward_finetuning_epochs_end_where_every_round_trains_one_step():
+    """The searched epochs' lower end is the method's floor, not the search's edge: there a round trains one step
+    even with every one of the suites' evaluator calls kept, and any more epochs buy a second step."""
+    from editbench.baselines.finetune_reward import TEXT_ROUNDS, FinetuneReward
+    from editbench.core.schedule import schedule
+    from editbench.core.search import at_edge
+
+    space = FinetuneReward.space("text")
+    batch = resolve("finetune_reward")({}, track="text").config.batch_size
+    lo = space["epochs"].lo
+    assert schedule(TEXT_ROUNDS, batch, lo, 1, 10**6).steps == 1
+    assert schedule(TEXT_ROUNDS, batch, lo * 1.01, 1, 10**6).steps == 2
+    assert at_edge(space, {"lr": 1e-4, "epochs": lo, "rounds": 12}) == []
+    assert at_edge(space, {"lr": 1e-4, "epochs": 16.0, "rounds": 12}) == ["epochs"]
+
+
 def test_reward_finetuning_runs_no_more_rounds_than_it_has_evaluator_calls(shipped_text):
     """Rounds beyond the evaluator calls are the online limit, one description per call: every round samples and
     reads one, none is skipped; the searched rounds end at the suites' calls (a hard end of the space)."""
