@@ -238,12 +238,20 @@ def plan_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], *
                      cell_kw={**{k: v for k, v in shape.items() if k not in plan_fields}, **cell_kw})
 
 
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A job's result, where its file is there and reads as a record; None otherwise (a corrupt one is recomputed,
+    as a missing one)."""
+    try:
+        rec = json.loads(path.read_text())
+    except (json.JSONDecodeError, OSError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
 def is_done(path: Path) -> bool:
     """Whether a job's result file is there and ok (a failed or corrupt one is recomputed)."""
-    try:
-        return json.loads(path.read_text()).get("status") == "ok"
-    except (json.JSONDecodeError, OSError):
-        return False
+    rec = read_record(path)
+    return rec is not None and rec.get("status") == "ok"
 
 
 def cell_of(rec: dict[str, Any]) -> Cell | None:

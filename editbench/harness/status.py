@@ -21,14 +21,13 @@ so a search's best fit is taken as no longer than its slowest trial, and peers a
 from __future__ import annotations
 
 import functools
-import json
 import math
 import statistics
 from pathlib import Path
 from typing import Any
 
 from .cell import Cell
-from .grid import Provenances, SuitePlan, fit_scale, scored_config
+from .grid import Provenances, SuitePlan, fit_scale, read_record, scored_config
 from .journal import TrialJournal, journal_path
 
 STATES = ("done", "in flight", "failed", "to do", "waiting")
@@ -49,7 +48,7 @@ def suite_status(plan: SuitePlan, out: str | Path) -> list[dict[str, Any]]:
                "seconds": None, "fit_s": None, "score_s": None, "estimate": None, "journalled": 0}
         if named:
             path = out / cell.filename(prov_of(cell)["checkpoints"])
-            rec = _record(path)
+            rec = read_record(path)
             if rec is not None and rec.get("status") == "ok":
                 tm = rec.get("timing") or {}
                 fit_s = float(tm.get("fit_s") or 0.0)
@@ -81,15 +80,6 @@ def suite_status(plan: SuitePlan, out: str | Path) -> list[dict[str, Any]]:
                 est *= max(0, c.fits - r["journalled"]) / c.fits
             r["estimate"] = est
     return rows
-
-
-def _record(path: Path) -> dict[str, Any] | None:
-    """A cell's result, where its file is there and reads (a corrupt one is recomputed, as a missing one)."""
-    try:
-        rec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return rec if isinstance(rec, dict) else None
 
 
 @functools.cache
