@@ -8,7 +8,7 @@ and the grid goes on.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
+import functools
 import json
 import math
 import time
@@ -104,27 +104,24 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
     tuned under the proxy (the evaluator-quality axis), at ``evaluator_budgets`` (empty: every budget).
     ``more_seeds``: extra seeds per budget (the headline budget's, for power). ``scored=False``: the tuning cells
     only (a regret probe: a larger search at a budget whose scored cells use the matched one)."""
-    if tune <= 1:
-        cells = make_grid(tasks, methods, budgets, seeds, more_seeds=more_seeds, tune=1, **cell_kw)
-        cells += [dataclasses.replace(c, evaluator=e) for c in cells
-                  for e in evaluators_at(c.method, c.budget, evaluators, evaluator_budgets)[1:]]
-        return run_grid(cells, out, executor, workers, timeout_s, progress)
     plan = SuitePlan(tasks, methods, budgets, seeds, tune=tune, tune_budgets=tune_budgets, tune_seed=tune_seed,
                      regret=regret, warm=warm, evaluators=evaluators, evaluator_budgets=evaluator_budgets,
                      more_seeds=more_seeds, cell_kw=cell_kw)
     chosen: dict[tuple[str, str, int], dict[str, Any]] = {}
-    rep: dict[str, Any] = {}
+    reports = []
     for phase in plan.phases:
         tuning = plan.tuning_cells(phase, chosen)
+        if not tuning:  # a suite that searches nothing
+            continue
         r = run_grid(tuning, out, executor, workers, timeout_s, progress)
         for c in tuning:
             rec = json.loads((Path(out) / r["paths"][id(c)]).read_text())
             chosen[(c.task, c.method, c.budget)] = scored_config(rec) if rec["status"] == "ok" else {}
-        rep = _merged(rep, r) if rep else r
-    if not scored:
-        return {k: v for k, v in rep.items() if k != "paths"}
-    rest = [c for c, _ in plan.scored_cells(chosen)]
-    return _merged(rep, run_grid(rest, out, executor, workers, timeout_s, progress))
+        reports.append(r)
+    if scored or not reports:
+        reports.append(run_grid([c for c, _ in plan.scored_cells(chosen)] if scored else [], out, executor, workers,
+                                timeout_s, progress))
+    return {k: v for k, v in functools.reduce(_merged, reports).items() if k != "paths"}
 
 
 def evaluators_at(method: str, n: int, evaluators: tuple[str, ...], evaluator_budgets: tuple[int, ...] | list[int]
