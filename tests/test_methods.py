@@ -299,3 +299,16 @@ def test_a_cell_of_an_outside_method_is_keyed_by_its_code(tmp_path):
     f.write_text(f.read_text().replace("factor: float = 0.0", "factor: float = 0.25"))
     assert method_code(f"{f}:DimLamps") != code and cell.key({}) != before
     assert method_code("steer") is None
+
+
+def test_a_tracks_own_version_rekeys_that_tracks_cells_alone(monkeypatch):
+    """A change that moves one track's results (``track_versions``) recomputes that track's cells; the other
+    track's keep their keys."""
+    from editbench.baselines.finetune_reward import FinetuneReward
+    from editbench.harness import Cell
+
+    image, text = Cell("single_lamp", "finetune_reward", 16, 0), Cell("text/single_lamp", "finetune_reward", 16, 0)
+    before = image.key({}), text.key({})
+    monkeypatch.setattr(FinetuneReward, "track_versions", {**FinetuneReward.track_versions, "image": "next"})
+    assert image.key({}) != before[0] and text.key({}) == before[1]
+    assert FinetuneReward.version_on("image") == "next" and FinetuneReward.version_on("text") == FinetuneReward.version

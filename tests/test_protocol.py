@@ -89,6 +89,26 @@ def test_same_evidence_targets_differ_from_the_samples_only_where_the_request_sa
     assert lit.any() and (changed.sum((1, 2))[lit] > 0).all()
 
 
+def test_image_reward_finetuning_rewards_the_light_of_the_lamps_the_request_targets(shipped, world):
+    """single_lamp asks for the leftmost lamp off and the others untouched: its reward counts the leftmost lamp's
+    columns alone, and change to the other lamps' light is penalised; a request for every lamp counts all light."""
+    from editbench.baselines.finetune_reward import rewarded
+    from editbench.tracks.image.meter import LIGHT_PIXEL
+
+    read = shipped.models["meter"].read(world.sample(32, seed=2**41 + 5).images)
+    leftmost = shipped.track.request(get_task("single_lamp").request)
+    cols, region = rewarded(read, leftmost)
+    owned = read.columns()  # (B, 3, W)
+    two = read.count >= 2
+    assert two.sum() >= 4
+    assert torch.equal(cols[two], owned[two, 0])  # slots fill left to right: the first is the leftmost
+    assert (cols[two].sum(1) < owned[two].sum((1, 2))).all()  # the other lamps' columns are not rewarded
+    others = read.per_lamp_light()[:, 1:].sum(1) > LIGHT_PIXEL
+    assert others[two].any() and not (region & others).any()  # their light is penalised where it changes
+    cols, region = rewarded(read, shipped.track.request(get_task("unlit_lamps").request))
+    assert cols is None and torch.equal(region, read.lamp_light() > LIGHT_PIXEL)
+
+
 def test_same_evidence_finetuning_on_text_learns_the_proxy_reading(shipped_text):
     edit = fitted(shipped_text, "finetune_samples", "text/unlit_lamps", {"epochs": 2.0})
     assert edit.meta["targets"] > 0 and edit.cost().steps > 0

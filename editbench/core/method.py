@@ -153,7 +153,8 @@ class Method:
     ``tracks``: the tracks it works on; ``search_space``: config field -> dimension (:mod:`.search`: a range on a
     log scale for a rate or a count, or options), searched with the same number of trials for every method;
     ``version``: part of every cell's key, raised when a change moves the method's results (a results folder
-    then recomputes its cells instead of skipping them). A method on several tracks may give per track the config
+    then recomputes its cells instead of skipping them); ``track_versions``: a track's own version where a change
+    moved that track's results alone (:meth:`version_on`). A method on several tracks may give per track the config
     defaults that differ from ``Config``'s (``track_configs``) and its own search space
     (``search_spaces``); an instance made for a track (``Method(config, track="text")``, or fitted on
     that track's evidence) takes them, fields given explicitly winning.
@@ -166,6 +167,7 @@ class Method:
     tracks: ClassVar[tuple[str, ...]] = ("image",)
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     version: ClassVar[str] = "1"
+    track_versions: ClassVar[dict[str, str]] = {}
     search_space: ClassVar[dict[str, Any]] = {}
     track_configs: ClassVar[dict[str, dict[str, Any]]] = {}
     search_spaces: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -187,6 +189,11 @@ class Method:
             return self.Config(**{**self.track_configs.get(track or "", {}), **(self._given or {})})
         except (TypeError, ValueError) as e:
             raise MethodError(f"method {self.name!r}: bad config: {e}") from None
+
+    @classmethod
+    def version_on(cls, track: str | None) -> str:
+        """The version the cells of ``track`` are keyed by: its entry in ``track_versions``, else ``version``."""
+        return str(cls.track_versions.get(track or "", cls.version))
 
     @classmethod
     def space(cls, track: str | None = None) -> dict[str, Any]:

@@ -82,7 +82,7 @@ class Cell:
         from editbench import __version__
 
         payload = {**self.spec(), "checkpoints": hashes, "task_version": get_task(self.task).version,
-                   "method_version": method_version(self.method), "package": __version__, "schema": SCHEMA_VERSION}
+                   "method_version": method_version(self.method, self.track), "package": __version__, "schema": SCHEMA_VERSION}
         code = method_code(self.method)
         if code:  # a method from outside editbench: its file's hash or its distribution's version
             payload["method_code"] = code
@@ -103,10 +103,11 @@ class Cell:
         return failed(self, key, error, prov, total_s).as_dict()
 
 
-def method_version(method: str) -> str | None:
-    """A method's declared ``version`` (None where it cannot be loaded: it fails as a cell)."""
+def method_version(method: str, track: str | None = None) -> str | None:
+    """A method's declared version on ``track`` (:meth:`~editbench.core.Method.version_on`; None where it cannot be
+    loaded: it fails as a cell)."""
     try:
-        return str(resolve(method).version)
+        return resolve(method).version_on(track)
     except Exception:  # noqa: BLE001 - a method that cannot be resolved is keyed as it is named
         return None
 

@@ -69,17 +69,21 @@ class MeterReading:
         """(B, H, W) luminance of all lamp light, first plus second order."""
         return self.light1 + self.light2
 
-    def per_lamp_light(self, order: int | None = None) -> Tensor:
-        """(B, 3, H, W) lamp light split among the found lamps: each column belongs to the nearest lamp
-        (by ``x``); slots without a lamp get nothing. ``order`` 1 or 2 selects one order of light."""
-        light = {None: self.lamp_light(), 1: self.light1, 2: self.light2}[order]
-        B, H, W = light.shape
-        cols = (torch.arange(W, device=light.device, dtype=light.dtype) + 0.5) / W
+    def columns(self) -> Tensor:
+        """(B, 3, W) float: the image columns each found lamp owns, every column belonging to the nearest lamp (by
+        ``x``); slots without a lamp own none (and an image without a found lamp has no owned column)."""
+        W = self.light1.shape[-1]
+        cols = (torch.arange(W, device=self.x.device, dtype=self.light1.dtype) + 0.5) / W
         dist = (cols[None, None, :] - self.x[..., None]).abs()  # (B, 3, W)
         dist = dist.masked_fill(~self.lamps[..., None], float("inf"))
-        owner = F.one_hot(dist.argmin(1), self.x.shape[1]).permute(0, 2, 1).to(light.dtype)  # (B, S, W)
-        owner = owner * self.lamps[..., None].to(light.dtype)
-        return light[:, None] * owner[:, :, None, :]
+        owner = F.one_hot(dist.argmin(1), self.x.shape[1]).permute(0, 2, 1).to(self.light1.dtype)  # (B, S, W)
+        return owner * self.lamps[..., None].to(self.light1.dtype)
+
+    def per_lamp_light(self, order: int | None = None) -> Tensor:
+        """(B, 3, H, W) lamp light split among the found lamps by the columns they own (:meth:`columns`). ``order``
+        1 or 2 selects one order of light."""
+        light = {None: self.lamp_light(), 1: self.light1, 2: self.light2}[order]
+        return light[:, None] * self.columns()[:, :, None, :]
 
     def index(self, idx: Tensor | slice) -> MeterReading:
         return MeterReading(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
