@@ -109,6 +109,19 @@ def test_image_reward_finetuning_rewards_the_light_of_the_lamps_the_request_targ
     assert cols is None and torch.equal(region, read.lamp_light() > LIGHT_PIXEL)
 
 
+def test_image_prompting_reads_samples_not_captions_and_the_request(shipped):
+    """At n = 1 the search reads as many samples of the one caption as its calls allow (before: one per candidate);
+    a request for some lamps reads each sample beside the original caption's, two calls each."""
+    from editbench.baselines.prompt import candidates
+
+    for task, calls in (("unlit_lamps", 16), ("single_lamp", 32)):
+        spec = get_task(task)
+        request = shipped.track.request(spec.request)
+        edit = fit(resolve("prompt")({}, track="image"), shipped, request, Budget(1, calls, seed=EVIDENCE_SEED),
+                   evidence_world(spec))
+        assert edit.cost().forward == calls and set(edit.meta["scores"]) == set(candidates(request))
+
+
 def test_same_evidence_finetuning_on_text_learns_the_proxy_reading(shipped_text):
     edit = fitted(shipped_text, "finetune_samples", "text/unlit_lamps", {"epochs": 2.0})
     assert edit.meta["targets"] > 0 and edit.cost().steps > 0

@@ -288,3 +288,21 @@ def test_reward_finetuning_runs_no_more_rounds_than_it_has_evaluator_calls(shipp
                shipped_text.track.request(spec.request), Budget(4, 12, seed=EVIDENCE_SEED), evidence_world(spec))
     log = edit.meta["rounds"]
     assert len(log) == 12 and all(entry["sampled"] == 1 for entry in log)
+
+
+def test_prompting_searches_what_the_request_asks_on_samples_not_captions(shipped_text):
+    """A request for the leftmost lamp searches clauses with an unlit lamp on the left and the rest lit, each
+    description read beside the original caption's (same noise); at n = 1 it reads as many samples as its calls
+    allow, not one per caption."""
+    from editbench.baselines.prompt import CANDIDATES, candidates
+
+    leftmost, every = EditRequest.named("leftmost_off"), EditRequest.named("lamps_off")
+    assert candidates(every) == CANDIDATES
+    assert all("unlit" in c and "on the left" in c and "unlit" not in c.split("on the left")[1]
+               for c in candidates(leftmost))
+    assert all("on the right" in c for c in candidates(EditRequest.named("rightmost_off")))
+    spec = get_task("text/single_lamp")
+    edit = fit(resolve("prompt")({}, track="text"), shipped_text, shipped_text.track.request(spec.request),
+               Budget(1, 16, seed=EVIDENCE_SEED), evidence_world(spec))
+    assert edit.cost().forward == 16 and set(edit.meta["scores"]) == set(candidates(leftmost))
+    assert edit.meta["clause"] in candidates(leftmost)
