@@ -86,11 +86,12 @@ class PromptSearch(Method):
         scores: dict[str, float] = {}
         if ev is not None and evidence.captions:
             some = request.target != "all"  # the rest must stay as it was: each sample read beside the original's
-            per = max(1, min(self.config.samples, ev.remaining // (len(cands) * (2 if some else 1))))
+            reads = 2 if some else 1  # evaluator calls per sample
+            per = max(1, min(self.config.samples, ev.remaining // (len(cands) * reads)))
             g = torch.Generator().manual_seed(budget.seed)
             score = self.on_track("score", evidence.track)
             for clause in cands:
-                if ev.remaining < per * (2 if some else 1):
+                if ev.remaining < per * reads:
                     break
                 own = [evidence.captions[i % len(evidence.captions)] for i in range(per)]
                 caps = [rewrite_lamp_clause(c, clause) for c in own]
