@@ -165,6 +165,12 @@ def test_meter_reads_renders_and_splits_light_per_lamp(shipped, world):
     has = r.count > 0
     torch.testing.assert_close(per.sum(1)[has], r.lamp_light()[has])  # all light goes to some lamp
     assert torch.all(per[~r.lamps] == 0)
+    # the light of some lamps: every lamp's is all the lamp light, none is none, and the slots' shares add up
+    torch.testing.assert_close(r.light_of(r.lamps)[has], r.lamp_light()[has])
+    assert torch.all(r.light_of(torch.zeros_like(r.lamps)) == 0)
+    first = torch.zeros_like(r.lamps)
+    first[:, 0] = True
+    torch.testing.assert_close(r.light_of(first, 1) + r.light_of(r.lamps & ~first, 1), r.light_of(r.lamps, 1))
 
 
 def test_frechet_distance_is_zero_for_same_set_and_grows_with_shift():

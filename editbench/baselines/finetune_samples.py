@@ -47,7 +47,7 @@ def image_targets(evidence: Evidence, request: EditRequest) -> torch.Tensor:
     """(n, 3, H, W): each sample with the proxy-read light of the lamps the request targets taken out."""
     r = evidence.readings
     target = request.slots(r.lamps, r.x)  # (n, 3)
-    light = (r.per_lamp_light() * target[..., None, None]).sum(1)  # (n, H, W) luminance, linear light
+    light = r.light_of(target)  # (n, H, W) luminance, linear light
     warm = torch.tensor(WARM)
     colour = warm / luminance(warm.view(1, 3), 1)  # unit luminance
     rgb = light[:, None] * colour.view(1, 3, 1, 1)

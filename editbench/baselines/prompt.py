@@ -116,7 +116,7 @@ class PromptSearch(Method):
         o = ev(model.generate(own, z=z))
         target = request.slots(o.lamps, o.x)
         granted = (o.count > 0) & (r.count == o.count) & (r.lit == (o.lit & ~target)).all(1)
-        return float(granted.float().mean() - 0.01 * (r.per_lamp_light(1) * target[..., None, None]).sum(1).mean())
+        return float(granted.float().mean() - 0.01 * r.light_of(target, 1).mean())
 
     @staticmethod
     def score_text(model, request: EditRequest, own: list[str] | None, caps: list[str], ev, g: torch.Generator,

@@ -41,7 +41,7 @@ def lamp_light_mask(evidence: Evidence, request: EditRequest) -> Tensor:
         light = r.light1 if not request.second_order else r.light1 + r.light2
     else:
         target = request.slots(r.lamps, r.x)  # (n, 3)
-        light = (r.per_lamp_light(1) * target[..., None, None]).sum(1)
+        light = r.light_of(target, 1)
     return light > LIGHT_THRESHOLD
 
 

@@ -85,6 +85,11 @@ class MeterReading:
         light = {None: self.lamp_light(), 1: self.light1, 2: self.light2}[order]
         return light[:, None] * self.columns()[:, :, None, :]
 
+    def light_of(self, slots: Tensor, order: int | None = None) -> Tensor:
+        """(B, H, W) the light of the lamps in ``slots`` ((B, S) bool or 0/1), in the columns each owns
+        (:meth:`per_lamp_light`): what a request for those lamps asks to take out."""
+        return (self.per_lamp_light(order) * slots[..., None, None]).sum(1)
+
     def index(self, idx: Tensor | slice) -> MeterReading:
         return MeterReading(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
