@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 import os
@@ -217,6 +218,66 @@ def test_regret_search_extends_the_matched_search():
     assert search(space, f, 6, seed=3) == small and search(space, f, 6, seed=4) != small
     assert at_edge(space, {"lr": 0.099, "k": 8, "layer": "c"}) == ["lr"]  # options named, not ordered: no edge
     assert at_edge({"k": LogInt(1, 16, hard="hi"), "q": Choice((1, 2, 4))}, {"k": 16, "q": 1}) == ["q"]
+
+
+def test_a_search_is_still_climbing_where_its_last_third_found_more_than_its_noise():
+    from editbench.core.search import late_gain, still_climbing
+
+    assert late_gain([0.1, 0.5, 0.2, 0.3, 0.4, 0.6]) == pytest.approx(0.1)  # best 0.6 against the first four's 0.5
+    assert late_gain([0.5, 0.1, 0.2]) == 0.0 and math.isnan(late_gain([0.1, 0.2]))
+    assert late_gain([None, float("nan"), 0.3]) == math.inf and math.isnan(late_gain([None] * 4))
+    assert still_climbing([0.1, 0.5, 0.2, 0.3, 0.4, 0.6], se=0.04) and not still_climbing([0.1, 0.5, 0.2, 0.3, 0.4, 0.6], se=0.06)
+
+
+def test_a_search_still_climbing_grows_before_its_best_is_handed_on(tiny_gen, tmp_path, monkeypatch):
+    """With ``grow=1`` a finished search that was still climbing goes on to twice its trials: the longer cell starts
+    from the shorter's kept journal (its first trials replayed, exactly those), the scored cells and the search
+    warmed from it take the grown best, the status lists it, an export keeps the chain, and the tuning table shows
+    one row for it. A grown search is not grown again beyond the suite's limit."""
+    import editbench.harness.cell as cell_mod
+    import editbench.harness.grid as grid_mod
+    from editbench.harness import Suite
+    from editbench.harness.grid import SuitePlan, not_of_suite
+    from editbench.harness.status import suite_status
+    from editbench.leaderboard.frame import load_frame
+    from editbench.leaderboard.tuning import tuning_table
+
+    climbs = lambda rec: rec["cell"]["budget"] == 1  # noqa: E731 - the search at n = 1 climbs, grown or not
+    monkeypatch.setattr(cell_mod, "search_climbing", climbs)
+    monkeypatch.setattr(grid_mod, "search_climbing", climbs)
+    kw = dict(tune=3, executor="inline", progress=False, checkpoints={"generator": tiny_gen}, n_eval=8, n_dev=8,
+              n_boot=20, tune_seed=7, tune_budgets=[1, 4], warm={4: 1})
+    rep = harness.run_suite(["unlit_lamps"], ["steer"], [1, 4], [0], tmp_path / "g", grow=1, **kw)
+    assert rep["failed"] == 0 and rep["ok"] == 5  # n = 1: 3 trials, then 6; n = 4 (3 trials, warmed); two scored
+    recs = load_results(tmp_path / "g")
+    tuning = {(r["cell"]["budget"], r["cell"].get("grow", 0)): r for r in recs if r["cell"]["tune"] > 1}
+    assert sorted(tuning) == [(1, 0), (1, 1), (4, 0)]
+    short, long = tuning[(1, 0)], tuning[(1, 1)]
+    assert "grow" not in short["cell"] and long["search"]["grown"]["trials"] == 6
+    assert long["timing"]["resumed_trials"] == 3  # the shorter search's trials, from its journal
+    assert long["tuning"][:3] == short["tuning"] and long["search"]["best"] == short["search"]["best"]
+    grown_best = long["search"]["grown"]["best"]
+    scored = {r["cell"]["budget"]: r for r in recs if r["cell"]["tune"] == 1}
+    assert {k: scored[1]["config"][k] for k in grown_best} == grown_best
+    assert tuning[(4, 0)]["cell"]["start"] == harness.grid.scored_config(long)
+    # the shorter's journal was used up; the grown one, climbing at the limit, keeps its own
+    assert [p.name for p in (tmp_path / "g").rglob("*.trials.jsonl")] == [f"n1-s7-{long['key']}.trials.jsonl"]
+    suite = Suite("t", (1, 4), (0,), n_eval=8, n_dev=8, tune=3, n_boot=20, tune_budgets=(1, 4), tune_seed=7,
+                  warm={4: 1}, grow=1)
+    assert not_of_suite(recs, suite) == {}
+    unused = not_of_suite(recs, dataclasses.replace(suite, grow=0))  # without growth the grown cell is not used
+    assert unused[recs.index(long)] == "a longer search than the suite grows this one to"
+    long["search"]["grown"]["best"]["strength"] = 123.0  # the grown search now hands on another configuration
+    assert sorted(not_of_suite(recs, suite).values()) == [  # n = 1's scored cell, n = 4's search and its scored cell
+        "a configuration its tuning cell (n1-s7) no longer hands on", "a search started elsewhere than the suite starts it",
+        "its tuning cell (n4-s7) is not among these records"]
+    long["search"]["grown"]["best"]["strength"] = grown_best["strength"]
+    plan = SuitePlan(["unlit_lamps"], ["steer"], [1, 4], [0], tune=3, tune_budgets=[1, 4], tune_seed=7, warm={4: 1},
+                     grow=1, cell_kw={"checkpoints": {"generator": tiny_gen}, "n_eval": 8, "n_dev": 8, "n_boot": 20})
+    rows = suite_status(plan, tmp_path / "g")
+    assert [r["state"] for r in rows] == ["done"] * 5 and sum(r["kind"] == "tuning" for r in rows) == 3
+    t = tuning_table(load_frame([tmp_path / "g"])[0])
+    assert len(t) == 2 and int(t[t.budget == 1].trials_grown.iloc[0]) == 6
 
 
 @pytest.mark.parametrize("track,method", [("image", "steer"), pytest.param("image", "finetune_lora", marks=pytest.mark.slow),

@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
           + (f", after {n_tuning} tuning cells ({suite.tune} trials each on seed {suite.tune_seed}, at n = {tuned}"
              + "".join(f"; {r}x at n = {b}" for b, r in suite.regret.items() if b in tuned)
              + "".join(f"; n = {b} starting from n = {w}'s best" for b, w in suite.warm.items() if b in tuned)
+             + ("; a search still climbing in its last third goes on to twice its trials ("
+                + ("once" if suite.grow == 1 else f"{suite.grow} times") + " at most)"
+                if suite.grow and not args.tuning_only else "")
              + ")" if n_tuning else "")
           + f" -> {args.out}")
     if args.tuning_only and suite.tune <= 1:

@@ -18,7 +18,9 @@ configuration was already tried is answered from the record (no refit): every me
 of trials, a small space is simply exhausted sooner. :func:`at_edge` says which tuned values lie at the edge of their space (the
 outer ``EDGE`` of a range, in log units where the range is logarithmic; the first or last of ordered
 options; for ``epochs``, judged on the optimiser steps they buy within the schedule's floor and cap): a best
-found there may lie beyond the space.
+found there may lie beyond the space. :func:`late_gain` says whether a search had stopped climbing: what its last
+third of trials added to the best of the first two thirds; where that exceeds ``CLIMBING_SE`` standard errors of
+the best's dev score, more trials would likely find more (a suite may then grow the search: ``Suite.grow``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .errors import MethodError
 STARTUP = 4  # trials drawn at random before TPE models the others
 VERSION = 2  # of the search procedure, in every tuning cell's key (2: no default enqueued)
 EDGE = 0.05  # share of a range (log units for log ranges) at either end that counts as its edge
+CLIMBING_SE = 2.0  # a late gain above this many standard errors of the best's dev score: the search still climbs
 
 
 @dataclass(frozen=True)
@@ -199,3 +202,28 @@ def search(space: dict[str, Any], objective: Callable[[dict[str, Any]], float], 
 def best(trials: list[dict[str, Any]]) -> dict[str, Any]:
     """The trial with the highest value (the first of equals)."""
     return max(trials, key=lambda t: t["value"])
+
+
+def late_gain(values: list[float | None]) -> float:
+    """What the last third of a search's trials (``values`` in the order they ran; None or NaN: a trial that
+    failed, nothing found) added to the best of the first two thirds; NaN for fewer than three trials or none that
+    worked, infinite where only the last third found anything."""
+    xs = [math.nan if v is None else float(v) for v in values]
+    if len(xs) < 3:
+        return math.nan
+
+    def best(part: list[float]) -> float:
+        ok = [x for x in part if math.isfinite(x)]
+        return max(ok) if ok else math.nan
+
+    everything, first = best(xs), best(xs[: math.ceil(2 * len(xs) / 3)])
+    if math.isnan(everything):
+        return math.nan
+    return everything - first if math.isfinite(first) else math.inf
+
+
+def still_climbing(values: list[float | None], se: float | None) -> bool:
+    """Whether a search was still climbing when it stopped: its :func:`late_gain` above ``CLIMBING_SE`` standard
+    errors (``se``) of its best's dev score."""
+    g = late_gain(values)
+    return not math.isnan(g) and g > CLIMBING_SE * (se or 0.0)

@@ -8,7 +8,10 @@ score on the dev split) on a seed no table scores, and records every trial, the 
 bootstrap standard error) beside its margin over the runner-up, the fields tuned to the edge of their space,
 and the test score of the best. With ``regret = r > 1`` it goes on to ``r * tune`` trials; the sampler's
 first ``tune`` suggestions do not depend on how many follow, so one cell holds the matched search and the
-search r times larger, and the test scores of both bests (the tuning regret)."""
+search r times larger, and the test scores of both bests (the tuning regret). With ``grow = g > 0`` (a suite
+grows a search still climbing in its last third of trials: :func:`search_climbing`) it goes on to ``2**g`` times
+that, and records the grown search's best and test score beside them; its first trials are the shorter search's,
+taken from that cell's journal where it was kept (a climbing search keeps it) and fitted again otherwise."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -29,7 +33,7 @@ from editbench.benchmarks.scoring import score
 from editbench.core import Budget, Edit, Method, MethodError, one_thread
 from editbench.core.schedule import steps_of
 from editbench.core.search import VERSION as SEARCH_VERSION
-from editbench.core.search import at_edge, search, signature
+from editbench.core.search import at_edge, search, signature, still_climbing
 from editbench.methods import method_code, resolve
 from editbench.results import SCHEMA_VERSION, CellResult, write_result, write_strip
 
@@ -56,6 +60,7 @@ class Cell:
     tuned_on: str | None = None  # "n16-s100": config chosen by the tuning cell of that budget and seed
     regret: int = 1  # a tuning cell goes on to regret * tune trials (the larger search the regret is measured by)
     start: dict[str, Any] = field(default_factory=dict)  # a tuning cell's first trial (another budget's tuned best)
+    grow: int = 0  # a search still climbing when it stopped goes on: 2**grow times its trials (Suite.grow)
 
     @property
     def track(self) -> str:
@@ -65,14 +70,21 @@ class Cell:
     def fits(self) -> int:
         """How many fits the cell makes (an executor's limit is its timeout per fit): one, or for a tuning cell one
         per trial, the best's, and the larger search's best."""
-        return 1 + (self.tune * max(1, self.regret) + (1 if self.regret > 1 else 0) if self.tune > 1 and not self.config else 0)
+        return 1 + (self.trials + (1 if self.regret > 1 else 0) + (1 if self.grow else 0)
+                    if self.tune > 1 and not self.config else 0)
+
+    @property
+    def trials(self) -> int:
+        """A tuning cell's trials in all: the matched search's, ``regret`` times as many, doubled per ``grow``."""
+        return self.tune * max(1, self.regret) * 2 ** self.grow
 
     def spec(self) -> dict[str, Any]:
-        """The cell's fields and track (``start`` only where a search has one: the keys of cells without it are
-        those they had before the field existed)."""
+        """The cell's fields and track (``start`` and ``grow`` only where a search has them: the keys of cells
+        without them are those they had before the fields existed)."""
         spec = {**dataclasses.asdict(self), "track": self.track}
-        if not self.start:
-            del spec["start"]
+        for name in ("start", "grow"):
+            if not spec[name]:
+                del spec[name]
         return spec
 
     def key(self, hashes: dict[str, str]) -> str:
@@ -202,7 +214,7 @@ def _run_cell(cell: Cell, session: Session, journal: TrialJournal) -> dict[str, 
             journal.record(cfg, value, rec)
             return value
 
-        trials = search(space, objective, cell.tune * max(1, cell.regret), seed=cell.seed, start=cell.start)
+        trials = search(space, objective, cell.trials, seed=cell.seed, start=cell.start)
         fitted = [i for i, t in enumerate(trials) if not t["repeat"]]  # the trials that fitted, in order
         for rec, i in zip(tuning, fitted, strict=True):
             rec["trial"] = i
@@ -210,7 +222,9 @@ def _run_cell(cell: Cell, session: Session, journal: TrialJournal) -> dict[str, 
         searched = summarise_search(space, trials[:cell.tune], tuning, edges_of)
         best = searched["best"]
         if cell.regret > 1:
-            searched["larger"] = summarise_search(space, trials, tuning, edges_of)
+            searched["larger"] = summarise_search(space, trials[:cell.tune * cell.regret], tuning, edges_of)
+        if cell.grow:
+            searched["grown"] = summarise_search(space, trials, tuning, edges_of)
     t_tune = time.perf_counter() - t0
     method = cls(best, track=task.track)
     edit = fit_checked(method)
@@ -221,12 +235,15 @@ def _run_cell(cell: Cell, session: Session, journal: TrialJournal) -> dict[str, 
     t_score = time.perf_counter()
     collateral = session.track.collateral(session, edit)
     t_end = time.perf_counter()
-    if searched is not None and "larger" in searched:
-        larger = searched["larger"]
-        same = larger["best"] == searched["best"]
-        larger["test_primary"] = scores["primary"] if same else score(
-            task, fit_checked(cls(larger["best"], track=task.track)), session, split="test", n=cell.n_eval,
-            n_boot=cell.n_boot)["primary"]
+    tested = [(best, scores["primary"])]  # the test score of each search's best (larger, grown), fitted once
+    for part in ("larger", "grown"):
+        if searched is not None and part in searched:
+            cfg = searched[part]["best"]
+            known = [p for c, p in tested if c == cfg]
+            searched[part]["test_primary"] = known[0] if known else score(
+                task, fit_checked(cls(cfg, track=task.track)), session, split="test", n=cell.n_eval,
+                n_boot=cell.n_boot)["primary"]
+            tested.append((cfg, searched[part]["test_primary"]))
     if searched is not None:
         searched["test_primary"] = scores["primary"]
     if space and (cell.tune > 1 or cell.tuned_on):
@@ -288,6 +305,12 @@ def execute_cell(cell: Cell, path: str, key: str, prov: dict[str, Any], sessions
     """Run a cell and write its result file (ok or failed); returns the status."""
     start = time.perf_counter()
     journal = journal_path(path) if cell.tune > 1 and not cell.config else None
+    parent = None  # a grown search's shorter one: its trials are this search's first, its journal kept for them
+    if journal is not None and cell.grow:
+        shorter = dataclasses.replace(cell, grow=cell.grow - 1).filename(prov["checkpoints"])
+        parent = journal_path(Path(path).with_name(Path(shorter).name))
+        if parent.exists() and not journal.exists():
+            shutil.copyfile(parent, journal)
     try:
         out = run_cell(cell, sessions.get(cell.track, cell.checkpoints), journal)
         pictures = out.pop("pictures", None)
@@ -301,5 +324,19 @@ def execute_cell(cell: Cell, path: str, key: str, prov: dict[str, Any], sessions
         rec = failed(cell, key, error_line(e), prov, time.perf_counter() - start)
     write_result(path, rec.as_dict())
     if journal is not None and rec.status == "ok":  # a failed cell keeps its finished trials for the next run
-        journal.unlink(missing_ok=True)
+        if not search_climbing(rec.as_dict()):  # a climbing search's may start a longer one (Suite.grow)
+            journal.unlink(missing_ok=True)
+        if parent is not None:
+            parent.unlink(missing_ok=True)
     return rec.status
+
+
+def search_climbing(rec: dict[str, Any]) -> bool:
+    """Whether a tuning cell's search (all its trials: the one its scored cells take their configuration from)
+    was still climbing when it stopped (:func:`~editbench.core.search.still_climbing`, on its best's dev noise)."""
+    s = rec.get("search") or {}
+    if "best" not in s:
+        return False
+    top = s.get("grown") or s.get("larger") or s
+    devs = [t.get("dev_primary") for t in sorted(rec.get("tuning") or [], key=lambda t: t.get("trial", 0))]
+    return still_climbing(devs, top.get("dev_se"))

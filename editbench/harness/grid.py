@@ -8,6 +8,7 @@ and the grid goes on.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import functools
 import json
 import math
@@ -21,7 +22,7 @@ from editbench.core import UserError, io
 from editbench.results import provenance
 from editbench.tracks import get_track
 
-from .cell import Cell, describe
+from .cell import Cell, describe, search_climbing
 from .executors import ExecutorSpec, Job, executor_spec
 
 
@@ -90,7 +91,7 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
               executor: str | ExecutorSpec = "process",
               workers: int = 2, timeout_s: float | None = 1800, progress: bool = True,
               evaluators: tuple[str, ...] = ("proxy",), evaluator_budgets: tuple[int, ...] | list[int] = (),
-              more_seeds: dict[int, tuple[int, ...]] | None = None, scored: bool = True,
+              more_seeds: dict[int, tuple[int, ...]] | None = None, scored: bool = True, grow: int = 0,
               **cell_kw: Any) -> dict[str, Any]:
     """Run a suite's grid. With ``tune > 1`` every method with a search space gets the same search: one
     tuning cell per (task, method, tuned budget) at each of ``tune_budgets`` (default: every budget), on
@@ -102,22 +103,29 @@ def run_suite(tasks: list[str], methods: list[str], budgets: list[int], seeds: l
     run after the ones they start from; where that one failed, the search starts cold). ``evaluators``
     beyond the first (the proxy): the methods that call an evaluator run again under each, with the config
     tuned under the proxy (the evaluator-quality axis), at ``evaluator_budgets`` (empty: every budget).
-    ``more_seeds``: extra seeds per budget (the headline budget's, for power). ``scored=False``: the tuning cells
-    only (a regret probe: a larger search at a budget whose scored cells use the matched one)."""
+    ``more_seeds``: extra seeds per budget (the headline budget's, for power). ``grow``: how many times a search
+    still climbing when it stops (:func:`~editbench.harness.cell.search_climbing`) goes on to twice its trials,
+    before the searches that start from it and the scored cells take its best. ``scored=False``: the tuning cells
+    only (a regret probe: a larger search at a budget whose scored cells use the matched one; it does not grow)."""
     plan = SuitePlan(tasks, methods, budgets, seeds, tune=tune, tune_budgets=tune_budgets, tune_seed=tune_seed,
                      regret=regret, warm=warm, evaluators=evaluators, evaluator_budgets=evaluator_budgets,
-                     more_seeds=more_seeds, cell_kw=cell_kw)
+                     more_seeds=more_seeds, grow=grow if scored else 0, cell_kw=cell_kw)
     chosen: dict[tuple[str, str, int], dict[str, Any]] = {}
     reports = []
     for phase in plan.phases:
         tuning = plan.tuning_cells(phase, chosen)
-        if not tuning:  # a suite that searches nothing
-            continue
-        r = run_grid(tuning, out, executor, workers, timeout_s, progress)
-        for c in tuning:
-            rec = json.loads((Path(out) / r["paths"][id(c)]).read_text())
-            chosen[(c.task, c.method, c.budget)] = scored_config(rec) if rec["status"] == "ok" else {}
-        reports.append(r)
+        while tuning:  # the phase's searches, then the longer ones of those still climbing, until none grows
+            r = run_grid(tuning, out, executor, workers, timeout_s, progress)
+            longer = []
+            for c in tuning:
+                rec = json.loads((Path(out) / r["paths"][id(c)]).read_text())
+                g = plan.grown(c, rec)
+                if g is not None:
+                    longer.append(g)
+                else:
+                    chosen[(c.task, c.method, c.budget)] = scored_config(rec) if rec["status"] == "ok" else {}
+            reports.append(r)
+            tuning = longer
     if scored or not reports:
         reports.append(run_grid([c for c, _ in plan.scored_cells(chosen)] if scored else [], out, executor, workers,
                                 timeout_s, progress))
@@ -151,6 +159,7 @@ class SuitePlan:
     evaluators: tuple[str, ...] = ("proxy",)
     evaluator_budgets: tuple[int, ...] | list[int] = ()
     more_seeds: dict[int, tuple[int, ...]] | None = None
+    grow: int = 0
     cell_kw: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -171,6 +180,14 @@ class SuitePlan:
                      regret=(self.regret or {}).get(b, 1),
                      start=chosen.get((t, m, self.warm[b]), {}) if b in self.warm else {}, **self.cell_kw)
                 for t, m in self.searched for b in phase]
+
+    def grown(self, cell: Cell, rec: dict[str, Any] | None) -> Cell | None:
+        """The longer search a finished tuning cell goes on to: the same search with twice its trials, where the
+        cell is ok, its search was still climbing when it stopped and it has grown fewer than ``grow`` times; None
+        where its best is the one handed on."""
+        if rec is None or rec.get("status") != "ok" or cell.grow >= self.grow or not search_climbing(rec):
+            return None
+        return dataclasses.replace(cell, grow=cell.grow + 1)
 
     def scored_cells(self, chosen: dict[tuple[str, str, int], dict[str, Any]]
                      ) -> list[tuple[Cell, tuple[str, str, int] | None]]:
@@ -202,9 +219,10 @@ def _merged(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 def scored_config(rec: dict[str, Any]) -> dict[str, Any]:
     """The configuration a tuning cell hands the scored cells: its best, or where it went on to a larger search
     (the regret budget), the larger search's best: every method searched alike, the more trials the better the
-    config (the regret, matched against larger, says what the matched trials at the other budgets may leave)."""
-    larger = (rec.get("search") or {}).get("larger") or {}
-    return {**(rec.get("config") or {}), **(larger.get("best") or {})}
+    config (the regret, matched against larger, says what the matched trials at the other budgets may leave);
+    where the search grew (it was still climbing), the grown search's best."""
+    s = rec.get("search") or {}
+    return {**(rec.get("config") or {}), **((s.get("grown") or s.get("larger") or {}).get("best") or {})}
 
 
 def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], out: str | Path, *,
@@ -222,7 +240,7 @@ def suite_shape(suite: str | Suite, budgets: list[int] | None = None, seeds: lis
     b = list(budgets or s.budgets)
     return dict(budgets=b, seeds=list(seeds or s.seeds), tune=s.tune,
                 tune_budgets=[x for x in s.tune_budgets if x in b] or None if s.tune_budgets else None,
-                tune_seed=s.tune_seed, regret=s.regret, warm=s.warm, evaluators=s.evaluators,
+                tune_seed=s.tune_seed, regret=s.regret, warm=s.warm, grow=s.grow, evaluators=s.evaluators,
                 evaluator_budgets=s.evaluator_budgets, more_seeds=s.more_seeds_for(seeds), **s.cell_kwargs())
 
 
@@ -302,6 +320,7 @@ def not_of_suite(records: list[dict[str, Any]], suite: str | Suite) -> dict[int,
             cells[i] = cell
     handed: dict[tuple[str, str, int, int], dict[str, Any]] = {}  # (task, method, budget, seed) -> tuned config
     for warm in (False, True):  # the searches a warm one starts from first
+        grown: dict[tuple[str, str, int, int], dict[int, int]] = {}  # the suite's searches: grow -> record
         for i, c in cells.items():
             if c.tune <= 1 or (c.budget in s.warm) != warm:
                 continue
@@ -311,7 +330,16 @@ def not_of_suite(records: list[dict[str, Any]], suite: str | Suite) -> dict[int,
             elif want_start is None or c.start != want_start:
                 out[i] = "a search started elsewhere than the suite starts it"
             elif records[i].get("status") == "ok" and c.regret == s.regret.get(c.budget, 1):
-                handed[(c.task, c.method, c.budget, c.seed)] = scored_config(records[i])
+                grown.setdefault((c.task, c.method, c.budget, c.seed), {})[c.grow] = i
+        for k, by_grow in grown.items():  # a search hands on its best unless it grew (it climbed): then the longer's
+            g = 0
+            while g in by_grow and g < s.grow and search_climbing(records[by_grow[g]]):
+                g += 1
+            if g in by_grow:
+                handed[k] = scored_config(records[by_grow[g]])
+            for h, i in by_grow.items():
+                if h > g:
+                    out[i] = "a longer search than the suite grows this one to"
     for i, c in cells.items():
         if c.tune > 1 or not c.tuned_on:
             continue

@@ -6,7 +6,9 @@ suite's plan (:class:`~editbench.harness.grid.SuitePlan`, the cells :func:`~edit
 would run, in its order) against the folder without running anything: a cell is *done* where its result file is
 there and ok, *in flight* where a tuning cell has journalled trials, *waiting* where it cannot be named yet (a
 scored cell, or a search started from another budget's best, whose tuning cell has not finished), *failed* where
-its result says so (the next run redoes it), else *to do*.
+its result says so (the next run redoes it), else *to do*. A finished search that was still climbing (and the suite
+grows it) is followed by its longer search, a further tuning cell, which the scored cells then wait for; a search
+that has not finished cannot say whether it will grow, so what is left does not count growth yet.
 
 What is left is priced from the cells already done in the same folder, on the same machine: a cell's time is the
 median of its done peers' (the same task, method and kind, tuning or scored, at the same budget; else the same track's
@@ -57,13 +59,17 @@ def suite_status(plan: SuitePlan, out: str | Path) -> list[dict[str, Any]]:
                     fit_s = min(fit_s, max(trials))
                 row.update(state="done", seconds=float(tm.get("total_s") or 0.0), fit_s=fit_s,
                            score_s=float(tm.get("score_s") or 0.0))
-                if kind == "tuning":
-                    chosen[(cell.task, cell.method, cell.budget)] = scored_config(rec)
             else:
                 k = len(TrialJournal(journal_path(path)).entries) if kind == "tuning" else 0
                 row.update(state="in flight" if k else "failed" if rec is not None else "to do", journalled=k)
         rows.append(row)
         cells.append((cell, row))
+        if kind == "tuning" and row["state"] == "done":
+            longer = plan.grown(cell, rec)  # a search still climbing goes on before it hands on its best
+            if longer is not None:
+                add(longer, "tuning", named=True)
+            else:
+                chosen[(cell.task, cell.method, cell.budget)] = scored_config(rec)
 
     for phase in plan.phases:
         for c in plan.tuning_cells(phase, chosen):

@@ -90,9 +90,12 @@ def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
         "role": "tuning" if (c.get("tune") or 1) > 1 else "scored",
         "edges": ",".join((rec.get("search") or {}).get("edges") or []),
         "search": rec.get("search"),
+        "trial_devs": [math.nan if t.get("dev_primary") is None else float(t["dev_primary"])  # a search's path
+                       for t in sorted(rec.get("tuning") or [], key=lambda t: t.get("trial", 0))],
         "total_s": timing.get("total_s", math.nan), "finished_at": timing.get("finished_at", 0.0),
         "n_eval": c.get("n_eval"), "tune": c.get("tune"), "tuned_on": c.get("tuned_on"),
         "regret": c.get("regret") or 1,  # a tuning cell's larger search: a regret probe beside the matched one
+        "grow": c.get("grow") or 0,  # a search grown (it was still climbing): 2**grow times its trials
         "config": json.dumps(rec.get("config") or c.get("config") or {}, sort_keys=True),
         "given_config": json.dumps(c.get("config") or {}, sort_keys=True),  # the cell's own (e.g. a lifted step limit)
         "version": prov.get("editbench"), "commit": (prov.get("git") or {}).get("commit"),

@@ -5,7 +5,9 @@ configuration on dev, the dev noise of the best (bootstrap standard error) besid
 runner-up, the fields tuned to the edge of their space, and the best's test score; where the suite asks for
 it (``regret``), the same search run several times longer, whose best the scored cells then use. The *regret*
 of a method on a task is what the larger search gains over the matched one: on dev (never negative: the larger
-search starts with the same trials) and on test (where the dev gain may not carry over).
+search starts with the same trials) and on test (where the dev gain may not carry over). A search's *late gain*
+is what its last third of trials added to the best of its first two thirds: where it exceeds twice the best's dev
+noise the search was still climbing when it stopped, and more trials would likely find more.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import math
 from typing import Any
 
 import pandas as pd
+
+from editbench.core.search import CLIMBING_SE, late_gain
 
 from .tables import fmt
 
@@ -37,9 +41,18 @@ def tuning_table(df: pd.DataFrame) -> pd.DataFrame:
                "dev": s.get("dev_primary"), "dev_se": s.get("dev_se"), "margin": s.get("margin"),
                "edges": ",".join(s.get("edges") or []), "test": s.get("test_primary"),
                "trials_large": math.nan, "dev_large": math.nan, "test_large": math.nan, "regret_dev": math.nan,
-               "regret_test": math.nan}
-        big = s.get("larger")
-        row["scored"] = json.dumps(big["best"] if big else s["best"], sort_keys=True)  # what the scored cells use
+               "regret_test": math.nan, "regret_of": int(r.get("regret", 1) or 1), "grow": int(r.get("grow", 0) or 0),
+               "trials_grown": math.nan, "dev_grown": math.nan, "test_grown": math.nan}
+        devs = r.get("trial_devs")
+        big, grown = s.get("larger"), s.get("grown")
+        top = grown or big or s  # the search whose best the scored cells use: all the cell's trials
+        row["late_gain"] = late_gain(list(devs)) if isinstance(devs, list) else math.nan
+        row["scored_se"] = top.get("dev_se") or 0.0  # the dev noise of that best
+        row["climbing"] = row["late_gain"] > CLIMBING_SE * row["scored_se"]
+        row["scored"] = json.dumps(top["best"], sort_keys=True)  # what the scored cells use
+        if grown:
+            row.update(trials_grown=grown.get("trials"), dev_grown=grown.get("dev_primary"),
+                       test_grown=grown.get("test_primary"), edges_grown=",".join(grown.get("edges") or []))
         if big:
             row.update(trials_large=big.get("trials"), dev_large=big.get("dev_primary"), test_large=big.get("test_primary"),
                        regret_dev=big["dev_primary"] - s["dev_primary"],
@@ -54,8 +67,13 @@ def _with_probes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A regret probe (a tuning cell run with a larger search at a budget whose scored cells use the matched one,
     ``editbench run --regret 256:3 --tuning-only``) is folded into the matched search's row: the row stays the
     matched search's (its best is what the scored cells use), the probe gives it the larger search's columns."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
+    longest: dict[tuple, dict[str, Any]] = {}  # a search that grew: its longest cell holds all the shorter's trials
     for row in rows:
+        k = (row["track"], row["task"], row["method"], row["budget"], row["regret_of"])
+        if k not in longest or row["grow"] > longest[k]["grow"]:
+            longest[k] = row
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in longest.values():
         groups.setdefault((row["track"], row["task"], row["method"], row["budget"]), []).append(row)
     out = []
     for g in groups.values():
@@ -134,6 +152,46 @@ def tuned_defaults(t: pd.DataFrame, budget: int = 16) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["track", "method", "field", "tasks", "tuned", "default", "matches"])
 
 
+def _scored(r: Any, what: str) -> Any:
+    """A row's ``what`` (trials, dev, test) of the search whose best the scored cells use: grown, larger, matched."""
+    for col in (f"{what}_grown", f"{what}_large", what):
+        v = r.get(col, math.nan)
+        if not (isinstance(v, float) and math.isnan(v)) and v is not None:
+            return int(v) if what == "trials" else v
+    return math.nan
+
+
+def _late(r: Any) -> str:
+    g = r.get("late_gain", math.nan)
+    if not isinstance(g, float) or math.isnan(g):
+        return "-"
+    return f"{g:+.3f}" + (" climbing" if r.get("climbing") else "")
+
+
+def _convergence(t: pd.DataFrame) -> str:
+    """The searches still climbing in their last third of trials (``late gain``), per method and one by one."""
+    if "late_gain" not in t or not t.late_gain.notna().any():
+        return ""
+    seen = t[t.late_gain.notna()]
+    up = seen[seen.climbing.astype(bool)]
+    grew = int((seen.grow > 0).sum()) if "grow" in seen else 0
+    text = (f"## Did the searches converge?\n\nA search's late gain is what its last third of trials added to the best "
+            f"of the first two thirds, over all its trials (the search whose best the scored cells use: the larger "
+            f"one where the suite ran one, grown where it grew). A search whose late gain exceeds {CLIMBING_SE:g} "
+            f"standard errors of its best's dev score was still climbing; the suite grows such a search to twice its "
+            f"trials (`Suite.grow` times) before its best is handed on. {grew} of {len(seen)} searches grew; "
+            f"{len(up)} {'was' if len(up) == 1 else 'were'} still climbing when they stopped: more trials would likely "
+            f"find a better configuration for them, so their cells are the method's score under this search, a lower "
+            f"bound on its best.\n\n")
+    if up.empty:
+        return text
+    view = pd.DataFrame([{"track": r.track, "task": r.task, "method": r.method, "n": str(r.budget),
+                          "trials": str(_scored(r, "trials")), "late gain": f"{r.late_gain:+.3f}",
+                          "best on dev ± se": f"{fmt(_scored(r, 'dev'))} ± {fmt(r.scored_se)}"}
+                         for _, r in up.iterrows()])
+    return text + view.to_markdown(index=False, disable_numparse=True) + "\n\n"
+
+
 def tuning_markdown(t: pd.DataFrame, meta_line: str) -> str:
     """``tuning.md``: every search, its noise and edges, and the regret table per method."""
     if t.empty:
@@ -145,6 +203,9 @@ def tuning_markdown(t: pd.DataFrame, meta_line: str) -> str:
         "larger search: trials, dev, test": "-" if not math.isfinite(r.dev_large) else
         f"{int(r.trials_large)}, {fmt(r.dev_large)}, {fmt(r.test_large)}",
         "regret dev / test": "-" if not math.isfinite(r.regret_dev) else f"{r.regret_dev:+.3f} / {r.regret_test:+.3f}",
+        "grown: trials, dev, test": "-" if not math.isfinite(r.get("dev_grown", math.nan)) else
+        f"{int(r.trials_grown)}, {fmt(r.dev_grown)}, {fmt(r.test_grown)}",
+        "late gain": _late(r),
     } for _, r in t.iterrows()])
     reg = t[t.regret_dev.notna()]
     summary = ""
@@ -160,7 +221,11 @@ def tuning_markdown(t: pd.DataFrame, meta_line: str) -> str:
                    "both ran. Where a larger search ran, the scored cells use its best (every method searched alike), "
                    "so the regret says what the matched trials at the other tuned budgets may still leave.\n\n"
                    + per_view.to_markdown(index=False, disable_numparse=True) + "\n\n")
-    scored_edges = t.edges_large.where(t.edges_large.notna(), t.edges) if "edges_large" in t else t.edges
+    summary += _convergence(t)
+    scored_edges = t.edges
+    for col in ("edges_large", "edges_grown"):  # the edges of the search whose best the scored cells use
+        if col in t:
+            scored_edges = t[col].where(t[col].notna(), scored_edges)
     edges = int((scored_edges.fillna("") != "").sum())
     d = tuned_defaults(t)
     if not d.empty:
