@@ -280,6 +280,25 @@ def test_a_search_still_climbing_grows_before_its_best_is_handed_on(tiny_gen, tm
     assert len(t) == 2 and int(t[t.budget == 1].trials_grown.iloc[0]) == 6
 
 
+def test_a_search_still_climbing_counts_its_late_gain_as_regret():
+    """What a larger search would still gain is at least what a climbing search's last third added; a converged
+    search without a measured regret has none."""
+    import pandas as pd
+
+    from editbench.leaderboard.tuning import regret_of
+
+    rows = pd.DataFrame([
+        {"task": "a", "method": "m", "budget": 16, "regret_dev": 0.05, "regret_test": -0.01, "climbing": True,
+         "late_gain": 0.2},
+        {"task": "b", "method": "m", "budget": 16, "regret_dev": 0.05, "regret_test": 0.07, "climbing": False,
+         "late_gain": 0.01},
+        {"task": "c", "method": "m", "budget": 256, "regret_dev": math.nan, "regret_test": math.nan, "climbing": True,
+         "late_gain": 0.1},
+        {"task": "d", "method": "m", "budget": 256, "regret_dev": math.nan, "regret_test": math.nan, "climbing": False,
+         "late_gain": 0.0}])
+    assert regret_of(rows) == {("a", "m", 16): 0.2, ("b", "m", 16): 0.07, ("c", "m", 256): 0.1}
+
+
 @pytest.mark.parametrize("track,method", [("image", "steer"), pytest.param("image", "finetune_lora", marks=pytest.mark.slow),
                                           pytest.param("text", "rome", marks=pytest.mark.slow)])
 def test_a_stopped_tuning_cell_resumes_from_its_journal_and_computes_the_same(track, method, tiny_gen, tmp_path):

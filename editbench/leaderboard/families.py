@@ -31,7 +31,8 @@ def families(summary: pd.DataFrame, draws: dict[tuple[str, int], dict[str, np.nd
     and the ``leader``: the families whose best is not significantly beaten by another family's best
     (paired bootstrap), joined by " = " when the bootstrap cannot separate them. With ``regret``
     ((task, method, budget) -> gain of a larger search), ``robust`` says whether a single leader's margin over
-    the runner-up family exceeds both families' regret (None where a regret is not measured)."""
+    the runner-up family exceeds both families' regret (:func:`~.tuning.regret_of`: at least the late gain of a
+    search still climbing when it stopped; None where neither is measured)."""
     from .tuning import regret_at
 
     rows = []

@@ -91,13 +91,18 @@ def _with_probes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def regret_of(tuning: pd.DataFrame) -> dict[tuple[str, str, int], float]:
-    """(task, method, budget) -> what a larger search would still gain: the larger of its dev and test gains
-    (none below zero), where the regret was measured."""
+    """(task, method, budget) -> what a larger search would still gain: the larger of its dev and test gains where
+    the regret was measured, and at least the late gain of a search still climbing when it stopped (what its last
+    third of trials added: more trials would likely add more); none below zero. A search with neither is absent."""
     out = {}
     for _, r in tuning.iterrows():
+        gains = []
         if math.isfinite(r.get("regret_dev", math.nan)):
-            test = r.regret_test if math.isfinite(r.regret_test) else 0.0
-            out[(r.task, r.method, int(r.budget))] = max(r.regret_dev, test, 0.0)
+            gains += [r.regret_dev, r.regret_test if math.isfinite(r.regret_test) else 0.0]
+        if bool(r.get("climbing", False)):
+            gains.append(r.late_gain)
+        if gains:
+            out[(r.task, r.method, int(r.budget))] = max(*gains, 0.0)
     return out
 
 
