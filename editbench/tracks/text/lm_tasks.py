@@ -224,6 +224,8 @@ def evaluate(lm: Any, tasks: list[str], folder: str | Path, edit: Edit | None = 
         stack.enter_context(_quiet_loggers("lm_eval", "transformers"))
         # lm-eval's environment report runs subprocesses on every call (0.6 s); results carry editbench's provenance
         stack.enter_context(mock.patch.object(lm_evaluator, "add_env_info", lambda *a, **k: None))
+        # and its git hash of the working directory (a "fatal: not a git repository" line outside a checkout)
+        stack.enter_context(mock.patch.object(lm_evaluator, "get_git_commit_hash", lambda *a, **k: None))
         stack.enter_context(edit.applied(lm))
         model = _hflm_class()(lm, edit.prompt, batch_size=batch_size)
         with torch.no_grad():
