@@ -312,3 +312,22 @@ def test_a_tracks_own_version_rekeys_that_tracks_cells_alone(monkeypatch):
     monkeypatch.setattr(FinetuneReward, "track_versions", {**FinetuneReward.track_versions, "image": "next"})
     assert image.key({}) != before[0] and text.key({}) == before[1]
     assert FinetuneReward.version_on("image") == "next" and FinetuneReward.version_on("text") == FinetuneReward.version
+
+
+def test_spatial_clamp_beyond_a_layers_width_clamps_every_unit_of_it(shipped):
+    """``k`` is searched up to 128, all of blocks.1's units; at blocks.2 (64 units) any k from 64 on is every unit,
+    the same edit, and the top of the range is a limit of the model, not an edge of the search."""
+    from editbench.core.search import at_edge
+    from editbench.editors.spatial_clamp import SpatialClamp
+
+    spec = get_task("unlit_lamps")
+    request = shipped.track.request(spec.request)
+    ev = shipped.track.build_evidence("samples", shipped.models, request, Budget(4, 0, seed=7), evidence_world(spec),
+                                      False)
+    masks = [SpatialClamp({"layer": "blocks.2", "k": k}).fit(shipped.edited_model, request, ev, Budget(4, 0))
+             .tensors["mask.blocks.2"] for k in (64, 128, 61)]
+    assert masks[0].numel() == 64 and masks[0].sum() == 64 and torch.equal(masks[0], masks[1])
+    assert masks[2].sum() == 61
+    space = SpatialClamp.space("image")
+    assert at_edge(space, {"layer": "blocks.2", "k": 128, "threshold": 0.3}) == []
+    assert at_edge(space, {"layer": "blocks.2", "k": 4, "threshold": 0.3}) == ["k"]
