@@ -305,12 +305,9 @@ def execute_cell(cell: Cell, path: str, key: str, prov: dict[str, Any], sessions
     """Run a cell and write its result file (ok or failed); returns the status."""
     start = time.perf_counter()
     journal = journal_path(path) if cell.tune > 1 and not cell.config else None
-    parent = None  # a grown search's shorter one: its trials are this search's first, its journal kept for them
-    if journal is not None and cell.grow:
-        shorter = dataclasses.replace(cell, grow=cell.grow - 1).filename(prov["checkpoints"])
-        parent = journal_path(Path(path).with_name(Path(shorter).name))
-        if parent.exists() and not journal.exists():
-            shutil.copyfile(parent, journal)
+    parent = shorter_journal(cell, path, prov["checkpoints"]) if journal is not None else None
+    if parent is not None and parent.exists() and not journal.exists():
+        shutil.copyfile(parent, journal)  # the shorter search's trials are this one's first
     try:
         out = run_cell(cell, sessions.get(cell.track, cell.checkpoints), journal)
         pictures = out.pop("pictures", None)
@@ -329,6 +326,15 @@ def execute_cell(cell: Cell, path: str, key: str, prov: dict[str, Any], sessions
         if parent is not None:
             parent.unlink(missing_ok=True)
     return rec.status
+
+
+def shorter_journal(cell: Cell, result: str | Path, hashes: dict[str, str]) -> Path | None:
+    """Where the journal of a grown search's shorter one lies (kept there because that search was still climbing:
+    its trials are the grown one's first); None for a search that did not grow."""
+    if not cell.grow:
+        return None
+    shorter = dataclasses.replace(cell, grow=cell.grow - 1).filename(hashes)
+    return journal_path(Path(result).with_name(Path(shorter).name))
 
 
 def search_climbing(rec: dict[str, Any]) -> bool:

@@ -28,7 +28,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from .cell import Cell
+from .cell import Cell, shorter_journal
 from .grid import Provenances, SuitePlan, fit_scale, read_record, scored_config
 from .journal import TrialJournal, journal_path
 
@@ -61,6 +61,9 @@ def suite_status(plan: SuitePlan, out: str | Path) -> list[dict[str, Any]]:
                            score_s=float(tm.get("score_s") or 0.0))
             else:
                 k = len(TrialJournal(journal_path(path)).entries) if kind == "tuning" else 0
+                shorter = shorter_journal(cell, path, prov_of(cell)["checkpoints"]) if kind == "tuning" else None
+                if not k and shorter is not None:  # a grown search starts from its shorter one's kept trials
+                    k = len(TrialJournal(shorter).entries)
                 row.update(state="in flight" if k else "failed" if rec is not None else "to do", journalled=k)
         rows.append(row)
         cells.append((cell, row))
