@@ -222,6 +222,17 @@ def late_gain(values: list[float | None]) -> float:
     return everything - first if math.isfinite(first) else math.inf
 
 
+def trial_values(trials: list[dict[str, Any]]) -> list[float | None]:
+    """A tuning cell's recorded trials' dev scores in the order they ran (None: a trial that failed)."""
+    return [t.get("dev_primary") for t in sorted(trials, key=lambda t: t.get("trial", 0))]
+
+
+def scored_search(searched: dict[str, Any]) -> dict[str, Any]:
+    """Of a tuning cell's recorded search, the part whose best the scored cells use: the grown search where it grew,
+    else the larger one where the suite ran one, else the matched search itself."""
+    return searched.get("grown") or searched.get("larger") or searched
+
+
 def still_climbing(values: list[float | None], se: float | None) -> bool:
     """Whether a search was still climbing when it stopped: its :func:`late_gain` above ``CLIMBING_SE`` standard
     errors (``se``) of its best's dev score."""

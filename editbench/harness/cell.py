@@ -33,7 +33,7 @@ from editbench.benchmarks.scoring import score
 from editbench.core import Budget, Edit, Method, MethodError, one_thread
 from editbench.core.schedule import steps_of
 from editbench.core.search import VERSION as SEARCH_VERSION
-from editbench.core.search import at_edge, search, signature, still_climbing
+from editbench.core.search import at_edge, scored_search, search, signature, still_climbing, trial_values
 from editbench.methods import method_code, resolve
 from editbench.results import SCHEMA_VERSION, CellResult, write_result, write_strip
 
@@ -343,6 +343,4 @@ def search_climbing(rec: dict[str, Any]) -> bool:
     s = rec.get("search") or {}
     if "best" not in s:
         return False
-    top = s.get("grown") or s.get("larger") or s
-    devs = [t.get("dev_primary") for t in sorted(rec.get("tuning") or [], key=lambda t: t.get("trial", 0))]
-    return still_climbing(devs, top.get("dev_se"))
+    return still_climbing(trial_values(rec.get("tuning") or []), scored_search(s).get("dev_se"))

@@ -19,6 +19,7 @@ from typing import Any
 
 from editbench.benchmarks.suites import SUITES, Suite
 from editbench.core import UserError, io
+from editbench.core.search import scored_search
 from editbench.results import provenance
 from editbench.tracks import get_track
 
@@ -221,8 +222,7 @@ def scored_config(rec: dict[str, Any]) -> dict[str, Any]:
     (the regret budget), the larger search's best: every method searched alike, the more trials the better the
     config (the regret, matched against larger, says what the matched trials at the other budgets may leave);
     where the search grew (it was still climbing), the grown search's best."""
-    s = rec.get("search") or {}
-    return {**(rec.get("config") or {}), **((s.get("grown") or s.get("larger") or {}).get("best") or {})}
+    return {**(rec.get("config") or {}), **(scored_search(rec.get("search") or {}).get("best") or {})}
 
 
 def run_named_suite(suite: str | Suite, tasks: list[str], methods: list[str], out: str | Path, *,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from editbench.core.search import trial_values
 from editbench.results import ResultsError, read_sources
 
 CELL_ID = ("task", "method", "budget", "seed", "evaluator", "evaluator_budget", "given_config", "regret")
@@ -90,8 +91,7 @@ def _row(rec: dict[str, Any], shown: dict[str, str]) -> dict[str, Any]:
         "role": "tuning" if (c.get("tune") or 1) > 1 else "scored",
         "edges": ",".join((rec.get("search") or {}).get("edges") or []),
         "search": rec.get("search"),
-        "trial_devs": [math.nan if t.get("dev_primary") is None else float(t["dev_primary"])  # a search's path
-                       for t in sorted(rec.get("tuning") or [], key=lambda t: t.get("trial", 0))],
+        "trial_devs": trial_values(rec.get("tuning") or []),  # a search's path
         "total_s": timing.get("total_s", math.nan), "finished_at": timing.get("finished_at", 0.0),
         "n_eval": c.get("n_eval"), "tune": c.get("tune"), "tuned_on": c.get("tuned_on"),
         "regret": c.get("regret") or 1,  # a tuning cell's larger search: a regret probe beside the matched one

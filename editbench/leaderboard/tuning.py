@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from editbench.core.search import CLIMBING_SE, late_gain
+from editbench.core.search import CLIMBING_SE, late_gain, scored_search, still_climbing
 
 from .tables import fmt
 
@@ -45,10 +45,11 @@ def tuning_table(df: pd.DataFrame) -> pd.DataFrame:
                "trials_grown": math.nan, "dev_grown": math.nan, "test_grown": math.nan}
         devs = r.get("trial_devs")
         big, grown = s.get("larger"), s.get("grown")
-        top = grown or big or s  # the search whose best the scored cells use: all the cell's trials
-        row["late_gain"] = late_gain(list(devs)) if isinstance(devs, list) else math.nan
+        top = scored_search(s)  # the search whose best the scored cells use: all the cell's trials
+        devs = list(devs) if isinstance(devs, list) else []
+        row["late_gain"] = late_gain(devs)
         row["scored_se"] = top.get("dev_se") or 0.0  # the dev noise of that best
-        row["climbing"] = row["late_gain"] > CLIMBING_SE * row["scored_se"]
+        row["climbing"] = still_climbing(devs, row["scored_se"])
         row["scored"] = json.dumps(top["best"], sort_keys=True)  # what the scored cells use
         if grown:
             row.update(trials_grown=grown.get("trials"), dev_grown=grown.get("dev_primary"),
